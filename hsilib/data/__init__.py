@@ -1,6 +1,6 @@
 """Data layer: scene registry, downloads, offline twin, splits, preprocessing, patches."""
 
-from .fetch import DataIntegrityError, DataNotFoundError, data_dir, fetch
+from .files import DataIntegrityError, DataNotFoundError, data_dir, fetch
 from .load import (DATA_SOURCES, CorruptFileError, SceneData, TwinDataWarning, load_gt,
                    load_scene)
 from .patches import PatchSampler

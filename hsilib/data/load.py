@@ -11,7 +11,7 @@ import numpy as np
 import scipy.io
 import tifffile
 
-from .fetch import DataIntegrityError, DataNotFoundError, fetch, local_path
+from .files import DataIntegrityError, DataNotFoundError, fetch, local_path
 from .scenes import RemoteFile, Scene, get_scene
 from .twin import make_twin
 
