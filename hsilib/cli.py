@@ -35,7 +35,8 @@ def _data_list(args: argparse.Namespace) -> int:
 def _data_fetch(args: argparse.Namespace) -> int:
     scenes = [get_scene(name) for name in args.scenes]  # unknown names fail before any download
     for scene in scenes:
-        wanted = scene.label_files if args.no_cube else scene.files
+        # Small files first, so a failing cube download still leaves the twin usable.
+        wanted = scene.label_files + (() if args.no_cube else (scene.cube,))
         for remote in wanted:
             path = files.fetch(scene, remote, progressbar=sys.stderr.isatty())
             print(f"{scene.name}: {path}")

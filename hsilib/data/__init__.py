@@ -1,8 +1,8 @@
 """Data layer: scene registry, downloads, offline twin, splits, preprocessing, patches."""
 
 from .files import DataIntegrityError, DataNotFoundError, data_dir, fetch
-from .load import (DATA_SOURCES, CorruptFileError, SceneData, TwinDataWarning, load_gt,
-                   load_scene)
+from .load import (DATA_SOURCES, CorruptFileError, SceneData, TwinDataWarning, load_file,
+                   load_gt, load_scene)
 from .patches import PatchSampler
 from .preprocess import Preprocessor, drop_water_bands
 from .scenes import SCENES, RemoteFile, Scene, UnknownSceneError, get_scene
@@ -14,5 +14,5 @@ __all__ = [
     "DataIntegrityError", "DataNotFoundError", "PatchSampler", "Preprocessor",
     "RemoteFile", "Scene", "SceneData", "Split", "TwinDataWarning", "TwinSpec",
     "UnknownSceneError", "data_dir", "drop_water_bands", "fetch", "get_scene",
-    "load_gt", "load_scene", "make_split", "make_twin",
+    "load_file", "load_gt", "load_scene", "make_split", "make_twin",
 ]
