@@ -1,0 +1,43 @@
+"""Book wiring: profiles name only parameters the notebooks declare, and the
+notebook sources carry no outputs."""
+
+import ast
+import json
+
+import pytest
+
+from hsilib.book import notebook_sources
+from hsilib.profiles import PROFILES, profile_parameters
+
+
+def parameters_cell(path) -> set[str]:
+    cells = json.loads(path.read_text())["cells"]
+    tagged = [c for c in cells if "parameters" in c.get("metadata", {}).get("tags", [])]
+    assert len(tagged) == 1, f"{path.name} needs exactly one cell tagged 'parameters'"
+    tree = ast.parse("".join(tagged[0]["source"]))
+    return {t.id for node in tree.body if isinstance(node, ast.Assign) for t in node.targets}
+
+
+def test_there_are_notebooks():
+    assert "02_datasets" in notebook_sources()
+
+
+@pytest.mark.parametrize("profile", sorted(PROFILES))
+def test_profiles_set_only_declared_parameters(profile):
+    sources = notebook_sources()
+    for stem, params in PROFILES[profile].items():
+        assert stem in sources, f"profile {profile} names unknown notebook {stem}"
+        undeclared = set(params) - parameters_cell(sources[stem])
+        assert not undeclared, f"{profile}/{stem} sets undeclared parameters {undeclared}"
+
+
+def test_unknown_profile_is_a_clear_error():
+    with pytest.raises(ValueError, match="unknown profile 'fast'.*smoke, quick, full"):
+        profile_parameters("fast", "02_datasets")
+
+
+@pytest.mark.parametrize("stem", sorted(notebook_sources()))
+def test_sources_have_no_outputs(stem):
+    cells = json.loads(notebook_sources()[stem].read_text())["cells"]
+    code = [c for c in cells if c["cell_type"] == "code"]
+    assert all(not c.get("outputs") and not c.get("execution_count") for c in code)
