@@ -18,6 +18,7 @@ from pathlib import Path
 
 import platformdirs
 import pooch
+import requests
 
 from .scenes import RemoteFile, Scene
 
@@ -93,13 +94,15 @@ def download(remote: RemoteFile, dest: Path, progressbar: bool = True) -> Path:
         raise DataNotFoundError(f"downloads are disabled (${ENV_OFFLINE} is set)")
     dest.parent.mkdir(parents=True, exist_ok=True)
     known = f"sha256:{remote.sha256}" if remote.sha256 else None
-    logging.getLogger("pooch").setLevel(logging.WARNING)
+    pooch.get_logger().setLevel(logging.WARNING)
     try:
         pooch.retrieve(
             remote.url, known_hash=known, fname=dest.name, path=dest.parent,
             progressbar=progressbar,
             downloader=pooch.HTTPDownloader(progressbar=progressbar, timeout=60),
         )
+    except requests.RequestException as err:  # some are ValueErrors: catch them first
+        raise DataNotFoundError(f"could not download {remote.url}: {type(err).__name__}: {err}") from None
     except ValueError as err:  # pooch's hash mismatch
         raise DataIntegrityError(
             f"download of {remote.url} failed its hash check (expected "

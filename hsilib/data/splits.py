@@ -151,6 +151,8 @@ def make_split(name: str, kind: str = "disjoint", seed: int = 0, defects: str = 
     scene = get_scene(name)
     if kind not in SPLIT_KINDS:
         raise ValueError(f"unknown split kind {kind!r}; accepted: {', '.join(SPLIT_KINDS)}")
+    if defects not in DEFECT_POLICIES:
+        raise ValueError(f"unknown defects policy {defects!r}; accepted: {', '.join(DEFECT_POLICIES)}")
     if kind == "disjoint":
         return disjoint_split(scene, defects)
     if train_fraction is not None:

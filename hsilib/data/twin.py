@@ -112,9 +112,9 @@ def make_twin(scene: Scene, gt: np.ndarray, spec: TwinSpec = TwinSpec()) -> np.n
     directions[0] *= 3.0
 
     # Soft class abundances: one-hot map blurred so border pixels are mixed.
-    rows = np.searchsorted(values, gt)
-    if not np.array_equal(values[rows], gt):
+    if not np.isin(gt, values).all():
         raise ValueError(f"ground truth has values outside {scene.name}'s classes")
+    rows = np.searchsorted(values, gt)
     onehot = np.zeros((n_rows, height, width), dtype=np.float32)
     onehot[rows, np.arange(height)[:, None], np.arange(width)[None, :]] = 1.0
     for i in range(n_rows):
