@@ -21,7 +21,7 @@ def _data_list(args: argparse.Namespace) -> int:
     print(header)
     print("-" * len(header))
     for scene in SCENES.values():
-        present = {f.name: files.local_path(scene, f, root).exists() for f in scene.files}
+        present = files.cached(scene, root)
         cube = present[scene.cube.name]
         data = "real" if cube else ("twin" if present[scene.gt.name] else "none")
         shape = "x".join(map(str, scene.shape))

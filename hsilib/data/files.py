@@ -45,6 +45,11 @@ def local_path(scene: Scene, remote: RemoteFile, root: Path | None = None) -> Pa
     return (root or data_dir()) / scene.folder / remote.name
 
 
+def cached(scene: Scene, root: Path | None = None) -> dict[str, bool]:
+    """Which of the scene's files are in the data directory (not verified)."""
+    return {f.name: local_path(scene, f, root).exists() for f in scene.files}
+
+
 def sha256sum(path: Path, chunk: int = 1 << 20) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as fh:

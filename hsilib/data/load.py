@@ -11,7 +11,7 @@ import numpy as np
 import scipy.io
 import tifffile
 
-from .files import DataIntegrityError, DataNotFoundError, fetch, local_path
+from .files import DataIntegrityError, DataNotFoundError, fetch
 from .scenes import RemoteFile, Scene, get_scene
 from .twin import make_twin
 
@@ -147,8 +147,3 @@ def load_scene(name: str, data_source: str = "auto", download: bool = True) -> S
         "the paper.", TwinDataWarning, stacklevel=2,
     )
     return SceneData(scene, _twin_cube(name), gt, "twin")
-
-
-def availability(scene: Scene) -> dict[str, bool]:
-    """Which of the scene's files are in the data directory (not verified)."""
-    return {f.name: local_path(scene, f).exists() for f in scene.files}
