@@ -12,6 +12,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .registry import ModelSpec, register
+
 
 class CNN2D(nn.Module):
     """Conv(5x5) - BN - ReLU - Conv(5x5) - BN - ReLU - MaxPool(2) - FC - ReLU - FC.
@@ -48,3 +50,9 @@ class CNN2D(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.fc2(torch.relu(self.fc1(self.features(x))))
+
+
+register(ModelSpec("cnn2d_c1", "CNN2D (c=1)", "torch", "patch", components=1, patch_size=19,
+                   build=lambda c, k, s: CNN2D(c, k, patch_size=s)))
+register(ModelSpec("cnn2d", "CNN2D (c=40)", "torch", "patch", components=40, patch_size=19,
+                   build=lambda c, k, s: CNN2D(c, k, patch_size=s)))

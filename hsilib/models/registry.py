@@ -1,0 +1,87 @@
+"""Registry of the paper's models (Section 3.1, Table 3), by name.
+
+A :class:`ModelSpec` says how to build a model and what it eats: which
+``PatchSampler`` view (``spectrum``, ``patch`` or ``cube``), how many input
+channels by default (PCA components, or ``None`` for every standardized band)
+and which patch size. The training engine and the experiment runner only ever
+go through this registry, so a new model is one ``register`` call.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+FAMILIES = ("torch", "sklearn")
+INPUTS = ("spectrum", "patch", "cube")
+
+
+class UnknownModelError(KeyError):
+    """A model name that is not registered."""
+
+    def __str__(self) -> str:  # KeyError would quote the whole message
+        return str(self.args[0])
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """How to build one registered model.
+
+    Parameters
+    ----------
+    name : registry key (``"cnn2d"``).
+    title : the paper's row label in Table 3 (``"CNN2D (c=40)"``).
+    family : ``"torch"`` (trained by :func:`hsilib.train.fit`) or ``"sklearn"``.
+    input : the ``PatchSampler`` view fed to the model: ``"spectrum"`` (N, C),
+        ``"patch"`` (N, C, s, s) or ``"cube"`` (N, 1, C, s, s).
+    components : default input channels: PCA components, or ``None`` for all
+        standardized bands.
+    patch_size : default odd patch side (1 for spectral models).
+    build : ``build(channels, n_classes, patch_size)`` -> a ``torch.nn.Module``
+        or an unfitted scikit-learn estimator.
+    grid : for scikit-learn models, hyperparameter values tried on the
+        validation split (``{"C": [1, 10, 100]}``); empty for torch models.
+    """
+
+    name: str
+    title: str
+    family: str
+    input: str
+    components: int | None
+    patch_size: int
+    build: Callable[[int, int, int], Any]
+    grid: dict[str, list] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.family not in FAMILIES:
+            raise ValueError(f"{self.name}: unknown family {self.family!r}; accepted: {', '.join(FAMILIES)}")
+        if self.input not in INPUTS:
+            raise ValueError(f"{self.name}: unknown input {self.input!r}; accepted: {', '.join(INPUTS)}")
+        if self.patch_size < 1 or self.patch_size % 2 == 0:
+            raise ValueError(f"{self.name}: patch_size must be a positive odd integer, got {self.patch_size}")
+
+
+MODELS: dict[str, ModelSpec] = {}
+
+
+def register(spec: ModelSpec) -> ModelSpec:
+    """Add ``spec`` to :data:`MODELS` (names are unique)."""
+    if spec.name in MODELS:
+        raise ValueError(f"model {spec.name!r} is already registered")
+    MODELS[spec.name] = spec
+    return spec
+
+
+def get_model(name: str) -> ModelSpec:
+    """The registered model ``name``; a clear error listing the known ones."""
+    try:
+        return MODELS[name]
+    except KeyError:
+        raise UnknownModelError(
+            f"unknown model {name!r}; registered: {', '.join(MODELS)}") from None
+
+
+def build_model(name: str, channels: int, n_classes: int, patch_size: int | None = None):
+    """Build model ``name`` for ``channels`` inputs and ``n_classes`` outputs."""
+    spec = get_model(name)
+    return spec.build(channels, n_classes, spec.patch_size if patch_size is None else patch_size)
