@@ -85,3 +85,14 @@ def build_model(name: str, channels: int, n_classes: int, patch_size: int | None
     """Build model ``name`` for ``channels`` inputs and ``n_classes`` outputs."""
     spec = get_model(name)
     return spec.build(channels, n_classes, spec.patch_size if patch_size is None else patch_size)
+
+
+def example_input(name: str, channels: int, patch_size: int | None = None, batch: int = 1):
+    """A zero batch shaped as model ``name``'s sampler view delivers it."""
+    import torch  # the registry itself does not need torch
+
+    spec = get_model(name)
+    s = spec.patch_size if patch_size is None else patch_size
+    shape = {"spectrum": (batch, channels), "patch": (batch, channels, s, s),
+             "cube": (batch, 1, channels, s, s)}[spec.input]
+    return torch.zeros(shape)
