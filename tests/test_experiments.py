@@ -1,0 +1,183 @@
+"""Experiments: config validation and keys, the result store, determinism,
+no test information in training, and grids that resume and run on executors."""
+
+import dataclasses
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from hsilib import experiments
+from hsilib.data import Split, make_split
+from hsilib.experiments import Config, ResultStore, run, run_grid
+
+# Small, fast configs: an MLP on the Indian Pines twin, one or two epochs.
+FAST = Config(scene="indian_pines", split="disjoint", model="mlp", epochs=2, data_source="twin")
+
+
+def drop_seconds(history: dict) -> dict:
+    """A training history without its wall time, which no two runs share."""
+    return {k: v for k, v in history.items() if k != "seconds"}
+
+
+def test_config_errors_name_the_bad_value_and_the_accepted_ones():
+    cases = [({"model": "resnet"}, "unknown model 'resnet'.*cnn2d"),
+             ({"scene": "mars"}, "mars"),
+             ({"split": "checkerboard"}, "unknown split 'checkerboard'.*random, disjoint"),
+             ({"patch_size": 18}, "patch_size must be a positive odd integer"),
+             ({"components": 0}, "components must be"),
+             ({"epochs": 0}, "epochs must be"),
+             ({"data_source": "cloud"}, "unknown data_source 'cloud'.*auto, real, twin")]
+    for change, message in cases:
+        with pytest.raises((ValueError, KeyError), match=message):
+            Config(**change)
+
+
+def test_key_is_stable_and_changes_with_any_field():
+    base = FAST.key()
+    assert Config(**dataclasses.asdict(FAST)).key() == base
+    assert FAST.resolved().key() == base  # defaults made explicit: same experiment
+    assert dataclasses.replace(FAST, lr=1e-3).key() == base  # the paper's IP rate is the default
+    for change in ({"seed": 1}, {"epochs": 3}, {"lr": 5e-4}, {"split": "random"},
+                   {"components": 40}, {"pca_fit": "image"}, {"precision": "bf16"}):
+        assert dataclasses.replace(FAST, **change).key() != base, change
+
+
+def test_resolved_fills_the_paper_defaults():
+    up = Config(scene="pavia_university", model="cnn2d", data_source="twin").resolved()
+    assert (up.lr, up.components, up.patch_size, up.data_source) == (8e-4, 40, 19, "twin")
+    assert Config(model="mlp", data_source="twin").resolved().components == "all"
+
+
+def test_same_config_twice_gives_identical_metrics(tmp_path):
+    first = run(FAST, tmp_path / "a", device="cpu", progress=False)
+    second = run(FAST, tmp_path / "b", device="cpu", progress=False)
+    assert first["metrics"] == second["metrics"]
+    assert first["test_predictions"] == second["test_predictions"]
+    assert drop_seconds(first["history"]) == drop_seconds(second["history"])
+    assert first["data_source"] == "twin" and first["config"]["data_source"] == "twin"
+    for field in ("git_commit", "versions", "device", "wall_s", "created"):
+        assert field in first
+
+
+def test_rerun_is_a_cache_hit_and_a_changed_config_is_a_new_record(tmp_path):
+    store = ResultStore(tmp_path)
+    record = run(FAST, store, device="cpu", progress=False)
+    path = store.path(record["key"])
+    stamp = path.stat().st_mtime_ns
+    assert run(FAST, store, device="cpu", progress=False)["created"] == record["created"]
+    assert path.stat().st_mtime_ns == stamp
+    other = run(dataclasses.replace(FAST, seed=1), store, device="cpu", progress=False)
+    assert other["key"] != record["key"]
+    assert len(list(tmp_path.glob("*.json"))) == 2
+
+
+def test_corrupted_record_is_a_clear_error(tmp_path):
+    store = ResultStore(tmp_path)
+    store.path(FAST.key()).write_text('{"key": "trunc')
+    with pytest.raises(ValueError, match="corrupted.*delete it"):
+        run(FAST, store, progress=False)
+
+
+def test_no_test_information_reaches_training(tmp_path, monkeypatch):
+    """Scramble the test labels and drop half of the test pixels: training,
+    model selection and every prediction on the remaining pixels must not change."""
+    honest = run(FAST, tmp_path / "honest", device="cpu", progress=False)
+    real_split = make_split(FAST.scene, FAST.split)
+    test = real_split.test.copy().ravel()
+    test_index = np.flatnonzero(test >= 0)
+    rng = np.random.default_rng(0)
+    test[test_index] = rng.permutation(test[test_index])
+    test[test_index[::2]] = -1
+    tampered_split = Split("disjoint", real_split.train, test.reshape(real_split.test.shape))
+    monkeypatch.setattr(experiments, "make_split", lambda *a, **k: tampered_split)
+    tampered = run(FAST, tmp_path / "tampered", device="cpu", progress=False)
+    assert drop_seconds(tampered["history"]) == drop_seconds(honest["history"])
+    assert tampered["counts"]["fit"] == honest["counts"]["fit"]
+    kept = np.asarray(honest["test_predictions"])[1::2]
+    assert np.array_equal(np.asarray(tampered["test_predictions"]), kept)
+    assert tampered["metrics"]["top1"] < honest["metrics"]["top1"] - 0.2  # labels were scrambled
+
+
+def test_sklearn_model_runs_through_the_same_path(tmp_path):
+    record = run(dataclasses.replace(FAST, model="mlr"), tmp_path, device="cpu", progress=False)
+    assert record["selection"]["chosen"]
+    assert record["metrics"]["top1"] > 0.5
+    assert record["metrics"]["n"] == len(record["test_predictions"]) == record["counts"]["test"]
+
+
+GRID_SCRIPT = textwrap.dedent("""
+    import sys
+    from hsilib.experiments import Config, run_grid
+    configs = [Config(scene="indian_pines", split="disjoint", model="mlp", epochs=1,
+                      data_source="twin", seed=s) for s in range(6)]
+    run_grid(configs, store=sys.argv[1], device="cpu", progress=False)
+""")
+
+
+def test_killed_grid_resumes_without_recomputing(tmp_path):
+    store = tmp_path / "store"
+    script = tmp_path / "grid.py"
+    script.write_text(GRID_SCRIPT)
+    proc = subprocess.Popen([sys.executable, str(script), str(store)], env=os.environ.copy())
+    deadline = time.time() + 120
+    while time.time() < deadline and len(list(store.glob("*.json"))) < 2:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    finished = {p.name: p.stat().st_mtime_ns for p in store.glob("*.json")}
+    assert 2 <= len(finished) < 6, "the grid should have been killed midway"
+    for p in store.glob("*.json"):
+        json.loads(p.read_text())  # every record on disk is complete
+    configs = [Config(scene="indian_pines", split="disjoint", model="mlp", epochs=1,
+                      data_source="twin", seed=s) for s in range(6)]
+    records = run_grid(configs, store=store, device="cpu", progress=False)
+    assert [r["config"]["seed"] for r in records] == list(range(6))
+    for name, stamp in finished.items():
+        assert (store / name).stat().st_mtime_ns == stamp, "a finished run was recomputed"
+    assert len(list(store.glob("*.json"))) == 6
+
+
+def test_grid_on_a_local_process_pool(tmp_path):
+    configs = [dataclasses.replace(FAST, epochs=1, seed=s) for s in range(2)]
+    with experiments.local_pool(workers=2) as pool:
+        records = run_grid(configs, executor=pool, store=tmp_path, device="cpu", progress=False)
+    assert [r["config"]["seed"] for r in records] == [0, 1]
+    assert records[0]["threads"] == max(1, (os.cpu_count() or 1) // 2)
+    # The same configs in this process give the same numbers.
+    local = run(configs[1], tmp_path / "local", device="cpu", progress=False)
+    assert local["test_predictions"] == records[1]["test_predictions"]
+
+
+def test_grid_on_a_dask_cluster(tmp_path):
+    distributed = pytest.importorskip("distributed")
+    configs = [dataclasses.replace(FAST, epochs=1, seed=s) for s in range(2)]
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=None) as cluster, \
+            distributed.Client(cluster) as client:
+        records = run_grid(configs, executor=client.get_executor(), store=tmp_path, device="cpu",
+                           progress=False)
+    assert sorted(p.stem for p in Path(tmp_path).glob("*.json")) == sorted(r["key"] for r in records)
+    assert all(r["metrics"]["top1"] > 0 for r in records)
+
+
+def test_failed_runs_are_reported_after_the_others_finish(tmp_path, monkeypatch):
+    configs = [dataclasses.replace(FAST, epochs=1, seed=s) for s in range(2)]
+    real_run = experiments.run
+
+    def flaky(config, *args, **kwargs):
+        if config.seed == 0:
+            raise RuntimeError("boom")
+        return real_run(config, *args, **kwargs)
+
+    monkeypatch.setattr(experiments, "run", flaky)
+    with pytest.raises(RuntimeError, match="1 of 2 runs failed: mlp/indian_pines/disjoint/seed 0"):
+        run_grid(configs, store=tmp_path, device="cpu", progress=False)
+    assert len(list(tmp_path.glob("*.json"))) == 1
