@@ -1,4 +1,5 @@
-"""Command line: ``hsilib data list|fetch|verify|path`` and ``hsilib book run``.
+"""Command line: ``hsilib data list|fetch|verify|path``, ``hsilib models``,
+``hsilib summary MODEL`` and ``hsilib book run``.
 
 Also reachable as ``python -m hsilib``. Failures exit non-zero with a
 one-line reason on standard error.
@@ -72,6 +73,45 @@ def _data_path(args: argparse.Namespace) -> int:
     return 0
 
 
+def _models(args: argparse.Namespace) -> int:
+    from .models import MODELS
+
+    print(f"{'name':<10} {'paper name':<14} {'family':<8} {'input':<9} {'channels':>8} {'patch':>5}")
+    for spec in MODELS.values():
+        channels = "all" if spec.components is None else spec.components
+        print(f"{spec.name:<10} {spec.title:<14} {spec.family:<8} {spec.input:<9} "
+              f"{channels:>8} {spec.patch_size:>5}")
+    return 0
+
+
+def _summary(args: argparse.Namespace) -> int:
+    from . import measure
+    from .models import MODELS, build_model, example_input, get_model
+
+    spec = get_model(args.model)
+    scene = get_scene(args.scene)
+    channels = args.components or spec.components or scene.n_bands
+    patch = args.patch or spec.patch_size
+    if spec.family != "torch":
+        raise ValueError(f"model {args.model!r} is a scikit-learn model: it has no "
+                         "layers to summarize (torch models: "
+                         f"{', '.join(n for n, s in MODELS.items() if s.family == 'torch')})")
+    model = build_model(args.model, channels, scene.n_classes, patch).eval()
+    example = example_input(args.model, channels, patch)
+    rows = measure.layer_summary(model, example)
+    print(f"{spec.title} on {scene.title}: input {tuple(example.shape[1:])}, {scene.n_classes} classes")
+    print(f"{'layer':<12} {'type':<12} {'output shape':<18} {'parameters':>11} {'MACs':>13}")
+    for row in rows:
+        shape = "x".join(map(str, row.output_shape))
+        print(f"{row.name:<12} {row.kind:<12} {shape:<18} {row.params:>11,} {row.macs:>13,}")
+    counted = sum(measure.parameters_per_layer(model).values())
+    print(f"trainable parameters as the paper counts them (conv, linear, LSTM): {counted:,}")
+    print(f"batch-norm parameters (reported separately): {measure.norm_parameters(model):,}")
+    print(f"MACs per sample: {sum(r.macs for r in rows):,}")
+    print(f"memory (float32, parameters and buffers): {measure.theoretical_memory_mb(model):.3f} MB")
+    return 0
+
+
 def _book_run(args: argparse.Namespace) -> int:
     from .book import run_notebooks  # papermill is an optional dependency
 
@@ -96,6 +136,15 @@ def build_parser() -> argparse.ArgumentParser:
         handler=_data_verify)
     data_cmds.add_parser("path", help="print the data directory").set_defaults(
         handler=_data_path)
+
+    commands.add_parser("models", help="list the registered models").set_defaults(handler=_models)
+    summary = commands.add_parser("summary", help="per-layer table of a model: shapes, parameters, MACs")
+    summary.add_argument("model", help="a registered model (see 'hsilib models')")
+    summary.add_argument("--scene", default="indian_pines", help="sets classes and bands (default indian_pines)")
+    summary.add_argument("--patch", type=int, help="odd patch side (default: the model's)")
+    summary.add_argument("--components", type=int,
+                         help="input channels / PCA components (default: the model's)")
+    summary.set_defaults(handler=_summary)
 
     book = commands.add_parser("book", help="execute the book's notebooks")
     book_cmds = book.add_subparsers(dest="book_command", required=True)

@@ -72,3 +72,33 @@ def test_fetch_labels_only_succeeds_when_labels_are_cached(small_cache):
     result = run("data", "fetch", "--no-cube", "pavia_university", data_dir=small_cache)
     assert result.returncode == 0, result.stderr
     assert "TRpavia_fixed.mat" in result.stdout
+
+
+def test_models_lists_every_registered_model_with_its_paper_name(small_cache):
+    from hsilib.models import MODELS
+
+    result = run("models", data_dir=small_cache)
+    assert result.returncode == 0, result.stderr
+    rows = {line.split()[0]: line for line in result.stdout.splitlines()[1:]}
+    assert list(rows) == list(MODELS)
+    assert "CNN2D (c=40)" in rows["cnn2d"] and "sklearn" in rows["svm"]
+
+
+def test_summary_prints_layers_and_the_paper_totals(small_cache):
+    result = run("summary", "cnn2d", "--scene", "pavia_university", data_dir=small_cache)
+    assert result.returncode == 0, result.stderr
+    layers = {line.split()[0]: line.split() for line in result.stdout.splitlines()
+              if line.split() and line.split()[0] in ("conv1", "fc1", "fc2")}
+    assert layers["conv1"][2:4] == ["50x15x15", "50,050"]
+    assert layers["fc2"][3] == "909"  # 9 classes on Pavia University
+    assert "trainable parameters as the paper counts them (conv, linear, LSTM): 426,159" in result.stdout
+    assert f"MACs per sample: {50*15*15*40*25 + 100*11*11*50*25 + 2500*100 + 100*9:,}" in result.stdout
+
+
+def test_summary_options_and_errors(small_cache):
+    result = run("summary", "cnn2d", "--components", "1", data_dir=small_cache)
+    assert "378,116" in result.stdout  # Table 3's CNN2D (c=1)
+    bad = run("summary", "svm", data_dir=small_cache)
+    assert bad.returncode == 1 and "scikit-learn" in bad.stderr and "cnn2d" in bad.stderr
+    unknown = run("summary", "resnet", data_dir=small_cache)
+    assert unknown.returncode == 1 and "unknown model 'resnet'" in unknown.stderr

@@ -104,6 +104,11 @@ class Scene:
         return len(self.classes)
 
     @property
+    def n_bands(self) -> int:
+        """Bands left after preprocessing drops the water-absorption bands."""
+        return self.shape[2] - len(self.water_bands)
+
+    @property
     def files(self) -> tuple[RemoteFile, ...]:
         """Every file of the scene: cube, ground truth, split masks, extras."""
         masks = ()
