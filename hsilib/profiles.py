@@ -11,14 +11,24 @@ A notebook missing from a profile runs with its defaults.
 from __future__ import annotations
 
 PAPER_SCENES = ["indian_pines", "pavia_university"]
+SPLITS = ["disjoint", "random"]
+TABLE3_MODELS = ["rf", "mlr", "svm", "mlp", "lstm", "cnn1d", "cnn2d_c1", "cnn2d", "cnn3d"]
+
+QUICK_EPOCHS = 5
 
 PROFILES: dict[str, dict[str, dict]] = {
     "smoke": {},
     "quick": {
         "02_datasets": {"scenes": PAPER_SCENES, "data_source": "auto"},
+        "03_baselines": {"dataset": PAPER_SCENES, "split": SPLITS, "models": TABLE3_MODELS,
+                         "seeds": [0], "epochs": QUICK_EPOCHS, "data_source": "auto",
+                         "leak_models": ["mlr", "cnn2d"]},
     },
     "full": {
         "02_datasets": {"scenes": PAPER_SCENES, "data_source": "auto"},
+        "03_baselines": {"dataset": PAPER_SCENES, "split": SPLITS, "models": TABLE3_MODELS,
+                         "seeds": [0, 1, 2, 3, 4], "epochs": 100, "data_source": "auto",
+                         "leak_models": ["mlr", "cnn2d"]},
     },
 }
 
