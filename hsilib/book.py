@@ -6,6 +6,8 @@
 
 from __future__ import annotations
 
+import ast
+import json
 from pathlib import Path
 
 from tqdm.auto import tqdm
@@ -20,6 +22,21 @@ OUTPUTS = ROOT / "book"
 def notebook_sources() -> dict[str, Path]:
     """Source notebooks by file stem, in chapter order."""
     return {p.stem: p for p in sorted(SOURCES.glob("[0-9]*.ipynb"))}
+
+
+def notebook_defaults(stem: str) -> dict:
+    """The stored defaults of a notebook: the assignments of its cell tagged
+    ``parameters`` (literals only), by name."""
+    sources = notebook_sources()
+    if stem not in sources:
+        raise ValueError(f"unknown notebook {stem!r}; known: {', '.join(sources)}")
+    cells = json.loads(sources[stem].read_text())["cells"]
+    tagged = [c for c in cells if "parameters" in c.get("metadata", {}).get("tags", [])]
+    if len(tagged) != 1:
+        raise ValueError(f"{stem} needs exactly one cell tagged 'parameters', has {len(tagged)}")
+    tree = ast.parse("".join(tagged[0]["source"]))
+    return {target.id: ast.literal_eval(node.value) for node in tree.body
+            if isinstance(node, ast.Assign) for target in node.targets}
 
 
 def run_notebooks(profile: str, notebooks: list[str] | None = None) -> list[Path]:

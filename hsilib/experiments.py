@@ -19,6 +19,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 import hashlib
+import itertools
 import json
 import os
 import platform
@@ -146,6 +147,16 @@ class Config:
             material["twin_version"] = TWIN_VERSION
         text = json.dumps(material, sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def config_grid(**axes) -> list[Config]:
+    """Every combination of the given :class:`Config` fields: a list value is
+    an axis to cross (in the order given, last varying fastest), anything
+    else is fixed. ``config_grid(scene=["indian_pines"], model=["mlp", "cnn2d"],
+    seed=[0, 1], epochs=5)`` gives four configs."""
+    names = list(axes)
+    values = [v if isinstance(v, list) else [v] for v in axes.values()]
+    return [Config(**dict(zip(names, combo))) for combo in itertools.product(*values)]
 
 
 class ResultStore:

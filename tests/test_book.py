@@ -1,21 +1,12 @@
 """Book wiring: profiles name only parameters the notebooks declare, and the
 notebook sources carry no outputs."""
 
-import ast
 import json
 
 import pytest
 
-from hsilib.book import notebook_sources
+from hsilib.book import notebook_defaults, notebook_sources
 from hsilib.profiles import PROFILES, profile_parameters
-
-
-def parameters_cell(path) -> set[str]:
-    cells = json.loads(path.read_text())["cells"]
-    tagged = [c for c in cells if "parameters" in c.get("metadata", {}).get("tags", [])]
-    assert len(tagged) == 1, f"{path.name} needs exactly one cell tagged 'parameters'"
-    tree = ast.parse("".join(tagged[0]["source"]))
-    return {t.id for node in tree.body if isinstance(node, ast.Assign) for t in node.targets}
 
 
 def test_there_are_notebooks():
@@ -27,7 +18,7 @@ def test_profiles_set_only_declared_parameters(profile):
     sources = notebook_sources()
     for stem, params in PROFILES[profile].items():
         assert stem in sources, f"profile {profile} names unknown notebook {stem}"
-        undeclared = set(params) - parameters_cell(sources[stem])
+        undeclared = set(params) - set(notebook_defaults(stem))
         assert not undeclared, f"{profile}/{stem} sets undeclared parameters {undeclared}"
 
 
@@ -41,3 +32,10 @@ def test_sources_have_no_outputs(stem):
     cells = json.loads(notebook_sources()[stem].read_text())["cells"]
     code = [c for c in cells if c["cell_type"] == "code"]
     assert all(not c.get("outputs") and not c.get("execution_count") for c in code)
+
+
+def test_notebook_defaults_reads_the_parameters_cell():
+    defaults = notebook_defaults("02_datasets")
+    assert defaults["n_components"] == 40 and defaults["data_source"] == "auto"
+    with pytest.raises(ValueError, match="unknown notebook '99_nope'"):
+        notebook_defaults("99_nope")

@@ -181,3 +181,13 @@ def test_failed_runs_are_reported_after_the_others_finish(tmp_path, monkeypatch)
     with pytest.raises(RuntimeError, match="1 of 2 runs failed: mlp/indian_pines/disjoint/seed 0"):
         run_grid(configs, store=tmp_path, device="cpu", progress=False)
     assert len(list(tmp_path.glob("*.json"))) == 1
+
+
+def test_config_grid_crosses_list_axes_and_fixes_the_rest():
+    configs = experiments.config_grid(scene="indian_pines", model=["mlp", "cnn2d"], seed=[0, 1],
+                                      epochs=3, data_source="twin")
+    assert [(c.model, c.seed) for c in configs] == [("mlp", 0), ("mlp", 1), ("cnn2d", 0), ("cnn2d", 1)]
+    assert {c.epochs for c in configs} == {3}
+    assert experiments.config_grid(model=[], seed=[0]) == []
+    with pytest.raises(KeyError, match="unknown model .nope."):
+        experiments.config_grid(model=["mlp", "nope"])
