@@ -52,7 +52,13 @@ class CNN2D(nn.Module):
         return self.fc2(torch.relu(self.fc1(self.features(x))))
 
 
+def build_cnn2d(channels: int, n_classes: int, patch_size: int) -> CNN2D:
+    """Registry builder."""
+    return CNN2D(channels, n_classes, patch_size=patch_size)
+
+
+# The same network on one PCA channel (spatial only) and on 40 (spatial-spectral).
 register(ModelSpec("cnn2d_c1", "CNN2D (c=1)", "torch", "patch", components=1, patch_size=19,
-                   build=lambda c, k, s: CNN2D(c, k, patch_size=s)))
+                   build=build_cnn2d))
 register(ModelSpec("cnn2d", "CNN2D (c=40)", "torch", "patch", components=40, patch_size=19,
-                   build=lambda c, k, s: CNN2D(c, k, patch_size=s)))
+                   build=build_cnn2d))
