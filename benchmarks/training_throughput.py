@@ -29,7 +29,9 @@ Adam lr 1e-3; torch threads fixed by ``--threads``; everything seeded.
    Training samples/s use ``fit``'s seconds, which include its per-epoch
    validation pass. Each fit follows a one-epoch warm-up ``fit`` on a few
    hundred pixels; the precisions take turns for ``--rounds`` rounds (fp32
-   first, then bf16 first, ...) and the fastest round of each is reported.
+   first, then bf16 first, ...), round ``i`` with seed ``--seed + i``; the
+   fastest round of each is reported, and the test OA as mean ± std over the
+   rounds' seeds, to tell whether bf16 costs accuracy beyond seed noise.
 
 Run (the real cubes are not needed; the twin has the real shape)::
 
@@ -159,13 +161,13 @@ def bench_batches(features, index, labels, n_classes, args) -> list[dict]:
     return list(rows.values())
 
 
-def bench_precision(precision: str, parts, n_classes: int, args) -> dict:
+def bench_precision(precision: str, parts, n_classes: int, seed: int, args) -> dict:
     """One warm-up fit on a few hundred pixels, then fit and predict_scores, timed."""
     sampler, fit_idx, fit_y, val_idx, val_y, test_idx, test_y = parts
-    kw = dict(lr=LR, batch_size=BATCH, seed=args.seed, precision=precision, progress=False)
+    kw = dict(lr=LR, batch_size=BATCH, seed=seed, precision=precision, progress=False)
     fit(CNN2D(COMPONENTS, n_classes, patch_size=PATCH), sampler.patches,
         fit_idx[:300], fit_y[:300], val_idx[:50], val_y[:50], epochs=1, **kw)
-    torch.manual_seed(args.seed)
+    torch.manual_seed(seed)
     model = CNN2D(COMPONENTS, n_classes, patch_size=PATCH)
     history = fit(model, sampler.patches, fit_idx, fit_y, val_idx, val_y, epochs=args.epochs, **kw)
     start = time.perf_counter()
@@ -180,7 +182,8 @@ def main(argv=None) -> None:
     p.add_argument("--epochs", type=int, default=2, help="timed epochs per variant and precision")
     p.add_argument("--threads", type=int, default=2, help="torch.set_num_threads")
     p.add_argument("--rounds", type=int, default=2,
-                   help="fits per precision, in alternating order; the fastest is reported")
+                   help="fits per precision (seeds seed, seed+1, ...), in alternating order; "
+                        "the fastest time and the mean ± std test OA are reported")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--quick", action="store_true",
                    help="fast check: 1 epoch, 500 training and 1000 test pixels")
@@ -238,22 +241,25 @@ def main(argv=None) -> None:
     rounds = {q: [] for q in PRECISIONS}
     for i in range(args.rounds):  # alternate the order: fp32, bf16, then bf16, fp32, ...
         for q in PRECISIONS[::1 if i % 2 == 0 else -1]:
-            rounds[q].append(bench_precision(q, parts, data.scene.n_classes, args))
+            rounds[q].append(bench_precision(q, parts, data.scene.n_classes, args.seed + i, args))
     precisions = []
     for q, runs in rounds.items():
         fit_s, infer_s = min(r["fit_s"] for r in runs), min(r["infer_s"] for r in runs)
         precisions.append(dict(precision=q, fit_s=fit_s, infer_s=infer_s,
                                train_samples_per_s=len(fit_idx) * args.epochs / fit_s,
                                infer_samples_per_s=len(test_idx) / infer_s,
-                               test_oa=runs[0]["test_oa"], rounds=runs))
+                               test_oa=float(np.mean([r["test_oa"] for r in runs])),
+                               test_oa_std=float(np.std([r["test_oa"] for r in runs], ddof=1))
+                               if len(runs) > 1 else 0.0, rounds=runs))
     head = (f"{'precision':<11}{'fit s':>8}{'train samples/s':>17}{'infer s':>9}"
-            f"{'infer samples/s':>17}{'test OA':>9}")
+            f"{'infer samples/s':>17}{'test OA (mean ± std over seeds)':>33}")
     print(f"\n2. precision: hsilib.train.fit on {len(fit_idx)} pixels (+{len(val_idx)} validation), "
           f"predict_scores on {len(test_idx)} test pixels; fastest of {args.rounds} round(s)\n"
           + head + "\n" + "-" * len(head))
     for r in precisions:
         print(f"{r['precision']:<11}{r['fit_s']:>8.2f}{r['train_samples_per_s']:>17.1f}"
-              f"{r['infer_s']:>9.2f}{r['infer_samples_per_s']:>17.1f}{r['test_oa']:>9.4f}")
+              f"{r['infer_s']:>9.2f}{r['infer_samples_per_s']:>17.1f}"
+              f"{r['test_oa']:>24.4f} ± {r['test_oa_std']:.4f}")
     f32, b16 = precisions
     print(f"  bf16 / fp32 speed-up: training "
           f"x{b16['train_samples_per_s'] / f32['train_samples_per_s']:.3f}, inference "
