@@ -22,7 +22,7 @@ from collections import defaultdict
 import torch
 
 from hsilib.book import notebook_defaults
-from hsilib.experiments import Config, config_grid, local_pool, run_grid
+from hsilib.experiments import Config, local_pool, per_model_grid, run_grid
 from hsilib.profiles import profile_parameters
 
 
@@ -31,9 +31,10 @@ def grid_configs(profile: str) -> list[Config]:
     its stored defaults overridden by the profile, crossed as the notebook does."""
     p = {**notebook_defaults("03_baselines"), **profile_parameters(profile, "03_baselines")}
     common = {"scene": p["dataset"], "split": p["split"], "seed": p["seeds"],
-              "epochs": p["epochs"], "data_source": p["data_source"]}
-    return (config_grid(**common, model=p["models"])
-            + config_grid(**common, model=p["leak_models"], pca_fit="image"))
+              "data_source": p["data_source"], "precision": p["precision"]}
+    epochs = (p["epochs"], p["epochs_by_model"])
+    return (per_model_grid(p["models"], *epochs, **common)
+            + per_model_grid(p["leak_models"], *epochs, **common, pca_fit="image"))
 
 
 def main() -> None:

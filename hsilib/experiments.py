@@ -59,6 +59,8 @@ ENV_RESULTS_DIR = "HSILIB_RESULTS_DIR"
 PAPER_LR = {"indian_pines": 1e-3, "pavia_university": 8e-4}
 DEFAULT_LR = 1e-3
 ALL_BANDS = "all"
+# Config fields that do not change what a model family produces.
+IGNORED_FIELDS = {"torch": (), "sklearn": ("epochs", "batch_size", "lr", "precision")}
 MODEL_DEFAULT = "model"
 
 
@@ -140,9 +142,13 @@ class Config:
             data_source=source)
 
     def key(self) -> str:
-        """Content hash of the resolved config (16 hex digits)."""
+        """Content hash of the resolved config (16 hex digits). Fields the
+        model's family ignores (training length and precision, for
+        scikit-learn models) are left out, so they never force a recompute."""
         resolved = self.resolved()
-        material = {"schema": RESULTS_SCHEMA, **dataclasses.asdict(resolved)}
+        ignored = IGNORED_FIELDS[get_model(self.model).family]
+        material = {"schema": RESULTS_SCHEMA, **{k: v for k, v in dataclasses.asdict(resolved).items()
+                                                 if k not in ignored}}
         if resolved.data_source == "twin":
             material["twin_version"] = TWIN_VERSION
         text = json.dumps(material, sort_keys=True)
@@ -157,6 +163,18 @@ def config_grid(**axes) -> list[Config]:
     names = list(axes)
     values = [v if isinstance(v, list) else [v] for v in axes.values()]
     return [Config(**dict(zip(names, combo))) for combo in itertools.product(*values)]
+
+
+def per_model_grid(models: list[str], epochs: int, epochs_by_model: dict[str, int] | None = None,
+                   **axes) -> list[Config]:
+    """:func:`config_grid` for each of ``models``, each trained for its entry in
+    ``epochs_by_model`` or else ``epochs``: cheap spectral models can train
+    longer than costly 3-D ones within one time budget."""
+    epochs_by_model = epochs_by_model or {}
+    for name in epochs_by_model:
+        get_model(name)  # a misspelt model name is an error, not silently ignored
+    return [config for name in models
+            for config in config_grid(**axes, model=name, epochs=epochs_by_model.get(name, epochs))]
 
 
 class ResultStore:

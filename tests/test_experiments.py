@@ -50,6 +50,12 @@ def test_key_is_stable_and_changes_with_any_field():
         assert dataclasses.replace(FAST, **change).key() != base, change
 
 
+def test_training_fields_do_not_split_scikit_learn_records():
+    mlr = dataclasses.replace(FAST, model="mlr")
+    assert dataclasses.replace(mlr, epochs=50, precision="bf16", lr=0.1).key() == mlr.key()
+    assert dataclasses.replace(mlr, seed=1).key() != mlr.key()
+
+
 def test_resolved_fills_the_paper_defaults():
     up = Config(scene="pavia_university", model="cnn2d", data_source="twin").resolved()
     assert (up.lr, up.components, up.patch_size, up.data_source) == (8e-4, 40, 19, "twin")
@@ -191,3 +197,12 @@ def test_config_grid_crosses_list_axes_and_fixes_the_rest():
     assert experiments.config_grid(model=[], seed=[0]) == []
     with pytest.raises(KeyError, match="unknown model .nope."):
         experiments.config_grid(model=["mlp", "nope"])
+
+
+def test_per_model_grid_gives_each_model_its_epochs():
+    configs = experiments.per_model_grid(["mlp", "cnn2d"], 5, {"mlp": 50}, scene="indian_pines",
+                                         seed=[0, 1])
+    assert [(c.model, c.epochs, c.seed) for c in configs] == [
+        ("mlp", 50, 0), ("mlp", 50, 1), ("cnn2d", 5, 0), ("cnn2d", 5, 1)]
+    with pytest.raises(KeyError, match="unknown model 'mpl'"):
+        experiments.per_model_grid(["mlp"], 5, {"mpl": 50})
