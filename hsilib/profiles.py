@@ -1,6 +1,6 @@
 """Run profiles of the book: papermill parameters per notebook, in one place.
 
-* ``smoke``: the notebooks' own stored defaults (seconds each; what nbval runs).
+* ``smoke``: the notebooks' own stored defaults (about a minute each; what nbval runs).
 * ``quick``: every method at reduced effort, one seed: the whole book on a
   2-core CPU in well under an hour.
 * ``full``: the paper's protocol with several seeds (a GPU is recommended).
