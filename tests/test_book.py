@@ -39,3 +39,9 @@ def test_notebook_defaults_reads_the_parameters_cell():
     assert defaults["n_components"] == 40 and defaults["data_source"] == "auto"
     with pytest.raises(ValueError, match="unknown notebook '99_nope'"):
         notebook_defaults("99_nope")
+
+
+@pytest.mark.parametrize("stem", sorted(notebook_sources()))
+def test_every_chapter_opens_with_its_title(stem):
+    first = json.loads(notebook_sources()[stem].read_text())["cells"][0]
+    assert first["cell_type"] == "markdown" and "".join(first["source"]).startswith("# ")
