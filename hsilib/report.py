@@ -157,7 +157,8 @@ def side_by_side(frame: pd.DataFrame, reference: pd.DataFrame, metric: str = "to
             theirs = {m: paper.get((m, scene, split)) for m in methods}
             columns[head + ("ours",)] = [mean_std(mine[m], digits) if m in mine else "-" for m in methods]
             columns[head + ("paper",)] = [theirs[m] if theirs[m] is not None else np.nan for m in methods]
-            columns[head + ("Δ",)] = [round(mine[m].mean() - theirs[m], digits)
+            # "+ 0.0" turns a rounded -0.0 into 0.0.
+            columns[head + ("Δ",)] = [round(mine[m].mean() - theirs[m], digits) + 0.0
                                       if m in mine and theirs[m] is not None else np.nan
                                       for m in methods]
     table = pd.DataFrame(columns, index=pd.Index(methods, name="method"))
