@@ -37,6 +37,7 @@ from typing import Iterable
 import numpy as np
 import platformdirs
 import torch
+from torch import nn
 from threadpoolctl import threadpool_limits
 from tqdm.auto import tqdm
 
@@ -47,7 +48,7 @@ from .data.preprocess import FIT_ON
 from .data.splits import DEFECT_POLICIES, SPLIT_KINDS
 from .data.twin import TWIN_VERSION
 from .metrics import classification_metrics
-from .models import get_model
+from .models import MODELS, get_model
 from .train import (PRECISIONS, estimator_scores, fit, fit_estimator, predict_scores,
                     resolve_device, validation_split)
 
@@ -206,19 +207,44 @@ class ResultStore:
 
     def put(self, record: dict) -> Path:
         """Write ``record`` under ``record["key"]`` atomically."""
-        self.root.mkdir(parents=True, exist_ok=True)
         path = self.path(record["key"])
-        fd, tmp = tempfile.mkstemp(dir=self.root, prefix=f".{record['key']}.", suffix=".tmp")
+        self._write_atomically(path, lambda fh: fh.write(json.dumps(record).encode()))
+        return path
+
+    def _write_atomically(self, path: Path, write) -> None:
+        """``write(binary file)`` to a temporary file, then rename it to ``path``:
+        a reader never sees half a file, and a crash leaves the old one."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=self.root, prefix=f".{path.stem}.", suffix=".tmp")
         try:
-            with os.fdopen(fd, "w") as fh:
-                json.dump(record, fh)
+            with os.fdopen(fd, "wb") as fh:
+                write(fh)
                 fh.flush()
                 os.fsync(fh.fileno())
             os.replace(tmp, path)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
+
+    def weights_path(self, key: str) -> Path:
+        return self.root / f"{key}.pt"
+
+    def put_weights(self, key: str, state_dict: dict) -> Path:
+        """Write a model's ``state_dict`` (moved to the CPU) under ``key`` atomically."""
+        path = self.weights_path(key)
+        cpu_state = {name: value.detach().cpu() for name, value in state_dict.items()}
+        self._write_atomically(path, lambda fh: torch.save(cpu_state, fh))
         return path
+
+    def load_weights(self, key: str) -> dict | None:
+        """The stored ``state_dict`` under ``key`` (on the CPU), or ``None``."""
+        path = self.weights_path(key)
+        try:
+            return torch.load(path, map_location="cpu", weights_only=True)
+        except FileNotFoundError:
+            return None
+        except Exception as err:  # noqa: BLE001 - torch raises several kinds on a bad archive
+            raise ValueError(f"stored weights {path} are corrupted ({err}); delete them to retrain") from None
 
     def records(self) -> list[dict]:
         """Every stored record (unordered)."""
@@ -243,56 +269,25 @@ def _versions() -> dict:
             "numpy": np.__version__, "sklearn": sklearn.__version__}
 
 
-def _train_torch(spec, config: Config, features: np.ndarray, n_classes: int, parts, device,
-                 progress: bool) -> tuple[np.ndarray, dict]:
-    fit_idx, fit_y, val_idx, val_y, test_idx = parts
-    sampler = PatchSampler(features, config.patch_size, device=device)
-    view = getattr(sampler, {"spectrum": "spectra", "patch": "patches", "cube": "cubes"}[spec.input])
-    torch.manual_seed(config.seed)
-    model = spec.build(features.shape[2], n_classes, config.patch_size).to(device)
-    history = fit(model, view, fit_idx, fit_y, val_idx, val_y, epochs=config.epochs, lr=config.lr,
-                  batch_size=config.batch_size, seed=config.seed, precision=config.precision,
-                  progress=progress)
-    scores = predict_scores(model, view, test_idx, precision=config.precision)
-    measured = measure.measure_model(model, view(test_idx[:1]), throughput_batch=view(test_idx[:1000]))
-    return scores, {"history": dataclasses.asdict(history), "measure": measured}
+@dataclass(frozen=True)
+class ExperimentData:
+    """What a config's model is fitted, selected and scored on: the
+    preprocessed ``(H, W, C)`` features and the pixel indices and labels of
+    each part of the split."""
+
+    features: np.ndarray
+    n_classes: int
+    fit_idx: np.ndarray
+    fit_y: np.ndarray
+    val_idx: np.ndarray
+    val_y: np.ndarray
+    test_idx: np.ndarray
+    test_y: np.ndarray
+    source: str
 
 
-def _train_sklearn(spec, config: Config, features: np.ndarray, n_classes: int, parts, device,
-                   progress: bool) -> tuple[np.ndarray, dict]:
-    fit_idx, fit_y, val_idx, val_y, test_idx = parts
-    pixels = features.reshape(-1, features.shape[2])
-    # These small dense problems run many times faster on one BLAS thread than
-    # on several (measured: ~20x for the logistic regression on 2 cores).
-    with threadpool_limits(limits=1):
-        estimator, selection = fit_estimator(
-            lambda: spec.build(features.shape[2], n_classes, config.patch_size), spec.grid,
-            pixels[fit_idx], fit_y, pixels[val_idx], val_y, seed=config.seed)
-        # Classes absent from the fitting pixels get no column: they score lowest.
-        scores = np.full((len(test_idx), n_classes), -np.inf, np.float32)
-        scores[:, estimator.classes_] = estimator_scores(estimator, pixels[test_idx])
-    measured = measure.measure_estimator(estimator, pixels[test_idx[:1]], pixels[test_idx[:1000]])
-    return scores, {"selection": selection, "measure": measured}
-
-
-TRAINERS = {"torch": _train_torch, "sklearn": _train_sklearn}
-
-
-def run(config: Config, store: ResultStore | str | Path | None = None, device: str = "auto",
-        progress: bool = True) -> dict:
-    """Run ``config`` (or return its stored record) and store the result.
-
-    ``device`` (``"auto"``, ``"cpu"``, ``"cuda"``) is where torch models train;
-    it is recorded but is not part of the config's key.
-    """
-    store = store if isinstance(store, ResultStore) else ResultStore(store)
-    config = config.resolved()
-    key = config.key()
-    cached = store.load(key)
-    if cached is not None:
-        return cached
-    start = time.perf_counter()
-    spec = get_model(config.model)
+def experiment_data(config: Config) -> ExperimentData:
+    """Load, split and preprocess the data of a (resolved) ``config``."""
     scene = get_scene(config.scene)
     data = load_scene(config.scene, config.data_source)
     split = make_split(config.scene, config.split, seed=config.seed, defects=config.defects)
@@ -303,28 +298,131 @@ def run(config: Config, store: ResultStore | str | Path | None = None, device: s
     # Statistics from training pixels (fit + validation) only, unless pca_fit="image".
     features = Preprocessor(components, config.pca_fit).fit_transform(
         drop_water_bands(data.cube, scene), train_idx)
-    torch_device = resolve_device(device)
-    scores, extra = TRAINERS[spec.family](
-        spec, config, features, scene.n_classes, (fit_idx, fit_y, val_idx, val_y, test_idx),
-        torch_device, progress)
-    record = {
-        "key": key,
-        "config": dataclasses.asdict(config),
-        "model_title": spec.title,
-        "metrics": classification_metrics(scores, test_y),
-        **extra,
-        "counts": {"fit": len(fit_idx), "validation": len(val_idx), "test": len(test_idx)},
-        "test_predictions": scores.argmax(axis=1).tolist(),
-        "data_source": data.source,
-        "device": str(torch_device),
+    return ExperimentData(features, scene.n_classes, fit_idx, fit_y, val_idx, val_y,
+                          test_idx, test_y, data.source)
+
+
+def model_view(spec, features: np.ndarray, patch_size: int, device: torch.device | str = "cpu"):
+    """The :class:`~hsilib.data.PatchSampler` view that feeds ``spec``'s model:
+    pixel indices -> input batch on ``device``."""
+    sampler = PatchSampler(features, patch_size, device=device)
+    return getattr(sampler, {"spectrum": "spectra", "patch": "patches", "cube": "cubes"}[spec.input])
+
+
+def _train_torch(spec, config: Config, data: ExperimentData, device, progress: bool
+                 ) -> tuple[np.ndarray, dict, nn.Module]:
+    view = model_view(spec, data.features, config.patch_size, device)
+    torch.manual_seed(config.seed)
+    model = spec.build(data.features.shape[2], data.n_classes, config.patch_size).to(device)
+    history = fit(model, view, data.fit_idx, data.fit_y, data.val_idx, data.val_y,
+                  epochs=config.epochs, lr=config.lr, batch_size=config.batch_size,
+                  seed=config.seed, precision=config.precision, progress=progress)
+    scores = predict_scores(model, view, data.test_idx, precision=config.precision)
+    measured = measure.measure_model(model, view(data.test_idx[:1]),
+                                     throughput_batch=view(data.test_idx[:1000]))
+    return scores, {"history": dataclasses.asdict(history), "measure": measured}, model
+
+
+def _train_sklearn(spec, config: Config, data: ExperimentData, device, progress: bool
+                   ) -> tuple[np.ndarray, dict, None]:
+    pixels = data.features.reshape(-1, data.features.shape[2])
+    # These small dense problems run many times faster on one BLAS thread than
+    # on several (measured: ~20x for the logistic regression on 2 cores).
+    with threadpool_limits(limits=1):
+        estimator, selection = fit_estimator(
+            lambda: spec.build(data.features.shape[2], data.n_classes, config.patch_size), spec.grid,
+            pixels[data.fit_idx], data.fit_y, pixels[data.val_idx], data.val_y, seed=config.seed)
+        # Classes absent from the fitting pixels get no column: they score lowest.
+        scores = np.full((len(data.test_idx), data.n_classes), -np.inf, np.float32)
+        scores[:, estimator.classes_] = estimator_scores(estimator, pixels[data.test_idx])
+    measured = measure.measure_estimator(estimator, pixels[data.test_idx[:1]],
+                                         pixels[data.test_idx[:1000]])
+    return scores, {"selection": selection, "measure": measured}, None
+
+
+TRAINERS = {"torch": _train_torch, "sklearn": _train_sklearn}
+
+
+def provenance(device: torch.device | str) -> dict:
+    """Where a record came from: device, threads, versions, commit, time."""
+    return {
+        "device": str(device),
         "threads": torch.get_num_threads(),
         "versions": _versions(),
         "git_commit": _git_commit(),
-        "wall_s": time.perf_counter() - start,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
+
+
+def as_store(store: "ResultStore | str | Path | None") -> "ResultStore":
+    """``store`` itself, or a :class:`ResultStore` at that path (``None``: the default)."""
+    return store if isinstance(store, ResultStore) else ResultStore(store)
+
+
+def run(config: Config, store: ResultStore | str | Path | None = None, device: str = "auto",
+        progress: bool = True) -> dict:
+    """Run ``config`` (or return its stored record) and store the result.
+
+    ``device`` (``"auto"``, ``"cpu"``, ``"cuda"``) is where torch models train;
+    it is recorded but is not part of the config's key. A torch model's
+    trained weights are stored beside its record (see :func:`trained_model`).
+    """
+    store = as_store(store)
+    config = config.resolved()
+    cached = store.load(config.key())
+    if cached is not None:
+        return cached
+    return _execute(config, store, device, progress, experiment_data(config))[0]
+
+
+def _execute(config: Config, store: ResultStore, device: str, progress: bool,
+             data: ExperimentData) -> tuple[dict, nn.Module | None]:
+    start = time.perf_counter()
+    spec = get_model(config.model)
+    torch_device = resolve_device(device)
+    scores, extra, model = TRAINERS[spec.family](spec, config, data, torch_device, progress)
+    record = {
+        "key": config.key(),
+        "config": dataclasses.asdict(config),
+        "model_title": spec.title,
+        "metrics": classification_metrics(scores, data.test_y),
+        **extra,
+        "counts": {"fit": len(data.fit_idx), "validation": len(data.val_idx), "test": len(data.test_idx)},
+        "test_predictions": scores.argmax(axis=1).tolist(),
+        "data_source": data.source,
+        **provenance(torch_device),
+        "wall_s": time.perf_counter() - start,
+    }
+    if model is not None:  # weights first: a stored record of a torch model implies its weights
+        store.put_weights(record["key"], model.state_dict())
     store.put(record)
-    return record
+    return record, model
+
+
+def trained_model(config: Config, store: ResultStore | str | Path | None = None,
+                  device: str = "auto", progress: bool = True
+                  ) -> tuple[nn.Module, dict, ExperimentData]:
+    """The trained torch model of ``config`` (on the CPU, in eval mode), its
+    record and its data: the stored weights, or trained now and stored.
+
+    The starting point of every compression experiment.
+    """
+    store = as_store(store)
+    config = config.resolved()
+    spec = get_model(config.model)
+    if spec.family != "torch":
+        raise ValueError(f"model {config.model!r} is a scikit-learn model; only torch models "
+                         f"({', '.join(n for n, s in MODELS.items() if s.family == 'torch')}) "
+                         "have trained weights")
+    data = experiment_data(config)
+    key = config.key()
+    record, state = store.load(key), store.load_weights(key)
+    if record is None or state is None:  # records stored before weights were kept are redone
+        record, model = _execute(config, store, device, progress, data)
+        state = model.state_dict()
+    model = spec.build(data.features.shape[2], data.n_classes, config.patch_size)
+    model.load_state_dict(state)
+    return model.cpu().eval(), record, data
 
 
 def _init_worker(threads: int) -> None:
@@ -350,7 +448,7 @@ def run_grid(configs: Iterable[Config], executor: Executor | None = None,
     is interrupted resumes without recomputing them. Failed configs do not stop
     the others; they are reported together at the end.
     """
-    store = store if isinstance(store, ResultStore) else ResultStore(store)
+    store = as_store(store)
     configs = [c.resolved() for c in configs]
     pending = list({c.key(): c for c in configs if store.get(c) is None}.values())
     bar = tqdm(total=len(configs), initial=len(configs) - len(pending), desc="experiments",

@@ -34,8 +34,6 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import PackedSequence
 
-# Layers whose weights and biases the paper counts as "trainable parameters".
-COUNTED = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear, nn.LSTM)
 NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
 
 # Quantized layers do not subclass their float counterparts and keep their
@@ -52,6 +50,9 @@ try:
 except (ImportError, AttributeError):  # pragma: no cover - depends on the torch build
     _Q_CONV = _Q_LINEAR = _Q_RNN = ()
 
+# Layers whose weights and biases the paper counts as "trainable parameters"
+# (and their quantized forms, whose count is the same).
+COUNTED = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear, nn.LSTM, *_Q_CONV, *_Q_LINEAR, *_Q_RNN)
 _CONV = (nn.Conv1d, nn.Conv2d, nn.Conv3d, *_Q_CONV)
 _CONV_TRANSPOSE = (nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)
 _LINEAR = (nn.Linear, *_Q_LINEAR)
@@ -67,7 +68,7 @@ def parameters_per_layer(model: nn.Module) -> dict[str, int]:
     """Parameters (weights + biases) of each conv, linear and LSTM layer, by
     module name, as the paper counts them: batch norm is left out (see
     :func:`norm_parameters`)."""
-    return {name: sum(p.numel() for p in module.parameters(recurse=False))
+    return {name: _own_params(module)
             for name, module in model.named_modules() if isinstance(module, COUNTED)}
 
 

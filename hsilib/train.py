@@ -67,13 +67,21 @@ def validation_split(index: np.ndarray, labels: np.ndarray, fraction: float, see
     return index[~in_val], labels[~in_val], index[in_val], labels[in_val]
 
 
+def model_device(model: nn.Module) -> torch.device:
+    """Where ``model``'s tensors live; the CPU for a model with none (a
+    quantized model keeps its weights in packed objects, and runs on the CPU)."""
+    for tensor in itertools.chain(model.parameters(), model.buffers()):
+        return tensor.device
+    return torch.device("cpu")
+
+
 @torch.inference_mode()
 def predict_scores(model: nn.Module, view: View, index: np.ndarray, batch_size: int = 1000,
                    precision: str = "fp32") -> np.ndarray:
     """(N, K) float32 class scores (logits) of ``model`` on pixels ``index``."""
     was_training = model.training
     model.eval()
-    device = next(model.parameters()).device
+    device = model_device(model)
     out = []
     try:
         for start in range(0, len(index), batch_size):
@@ -117,7 +125,7 @@ def fit(model: nn.Module, view: View, train_index: np.ndarray, train_labels: np.
         raise ValueError(f"epochs must be at least 1, got {epochs}")
     if len(train_index) == 0 or len(val_index) == 0:
         raise ValueError("fit needs non-empty training and validation sets")
-    device = next(model.parameters()).device
+    device = model_device(model)
     targets = torch.as_tensor(np.asarray(train_labels), dtype=torch.int64, device=device)
     val_labels = np.asarray(val_labels)
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)

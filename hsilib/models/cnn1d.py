@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import torch
 from torch import nn
+from torch.nn import functional as F  # F.relu: FX quantization fuses it with the layer before
 
 from .registry import ModelSpec, register
 
@@ -77,10 +78,10 @@ class CNN1D(nn.Module):
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """Flattened output of the convolutional part."""
-        return self.pool(torch.relu(self.conv1(x.unsqueeze(1)))).flatten(1)
+        return self.pool(F.relu(self.conv1(x.unsqueeze(1)))).flatten(1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc2(torch.relu(self.bn1(self.fc1(self.features(x)))))
+        return self.fc2(F.relu(self.bn1(self.fc1(self.features(x)))))
 
 
 def build_cnn1d(channels: int, n_classes: int, patch_size: int) -> CNN1D:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import torch
 from torch import nn
+from torch.nn import functional as F  # F.relu: FX quantization fuses it with the layer before
 
 from .registry import ModelSpec, register
 
@@ -44,12 +45,12 @@ class CNN2D(nn.Module):
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """Flattened output of the convolutional part."""
-        x = torch.relu(self.bn1(self.conv1(x)))
-        x = self.pool(torch.relu(self.bn2(self.conv2(x))))
+        x = F.relu(self.bn1(self.conv1(x)))
+        x = self.pool(F.relu(self.bn2(self.conv2(x))))
         return x.flatten(1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc2(torch.relu(self.fc1(self.features(x))))
+        return self.fc2(F.relu(self.fc1(self.features(x))))
 
 
 def build_cnn2d(channels: int, n_classes: int, patch_size: int) -> CNN2D:

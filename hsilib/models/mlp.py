@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import torch
 from torch import nn
+from torch.nn import functional as F  # F.relu: FX quantization fuses it with the layer before
 
 from .registry import ModelSpec, register
 
@@ -48,7 +49,7 @@ class MLP(nn.Module):
         self.fc2 = nn.Linear(hidden, n_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc2(torch.relu(self.fc1(x)))
+        return self.fc2(F.relu(self.fc1(x)))
 
 
 def build_mlp(channels: int, n_classes: int, patch_size: int) -> MLP:
