@@ -46,7 +46,6 @@ import copy
 import itertools
 import json
 import os
-import platform
 import time
 
 import numpy as np
@@ -56,6 +55,7 @@ from torch.utils.data import BatchSampler, DataLoader, RandomSampler, TensorData
 
 from hsilib.data import (DATA_SOURCES, PatchSampler, Preprocessor, drop_water_bands, load_scene,
                          make_split)
+from hsilib.measure import cpu_info
 from hsilib.models import CNN2D
 from hsilib.train import fit, predict_scores, validation_split
 
@@ -65,17 +65,6 @@ VARIANTS = {"sampler": None, "sampler_nchw": None, "dataloader": 0, "dataloader_
 WARMUP_BATCHES = 3
 BATCH_ROUNDS = 5  # epochs of batch production alone per variant; the fastest is reported
 PRECISIONS = ("fp32", "bf16")
-
-
-def cpu_info() -> tuple[str, set[str]]:
-    """CPU model name and flags from /proc/cpuinfo (Linux), else what platform says."""
-    try:
-        with open("/proc/cpuinfo") as f:
-            pairs = (line.split(":", 1) for line in f if ":" in line)
-            fields = {k.strip(): v.strip() for k, v in pairs}
-    except OSError:
-        return platform.processor() or "?", set()
-    return fields.get("model name", "?"), set(fields.get("flags", "").split())
 
 
 def materialize(features: np.ndarray, index: np.ndarray) -> torch.Tensor:

@@ -26,7 +26,6 @@ import platform
 import subprocess
 import tempfile
 import time
-import warnings
 from concurrent.futures import Executor, ProcessPoolExecutor, as_completed
 from datetime import datetime, timezone
 from functools import lru_cache
@@ -132,10 +131,8 @@ class Config:
         spec = get_model(self.model)
         components = spec.components if self.components == MODEL_DEFAULT else self.components
         source = self.data_source
-        if source == "auto":
-            with warnings.catch_warnings():  # run() warns when it really uses the twin
-                warnings.simplefilter("ignore")
-                source = load_scene(self.scene, "auto").source
+        if source == "auto":  # load_scene warns loudly when this falls back to the twin
+            source = load_scene(self.scene, "auto").source
         return dataclasses.replace(
             self, lr=PAPER_LR.get(self.scene, DEFAULT_LR) if self.lr is None else self.lr,
             components=ALL_BANDS if components is None else components,
@@ -344,9 +341,10 @@ TRAINERS = {"torch": _train_torch, "sklearn": _train_sklearn}
 
 
 def provenance(device: torch.device | str) -> dict:
-    """Where a record came from: device, threads, versions, commit, time."""
+    """Where a record came from: device, CPU, threads, versions, commit, time."""
     return {
         "device": str(device),
+        "cpu": measure.cpu_info()[0],
         "threads": torch.get_num_threads(),
         "versions": _versions(),
         "git_commit": _git_commit(),

@@ -24,6 +24,7 @@ import contextlib
 import io
 import math
 import pickle
+import platform
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -366,6 +367,18 @@ def serialized_memory_mb(model: nn.Module) -> float:
 # --------------------------------------------------------------------------
 # Latency and throughput
 # --------------------------------------------------------------------------
+
+def cpu_info() -> tuple[str, set[str]]:
+    """CPU model name and flags from /proc/cpuinfo (Linux), else what platform
+    says: timings mean little without them."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            pairs = (line.split(":", 1) for line in f if ":" in line)
+            fields = {k.strip(): v.strip() for k, v in pairs}
+    except OSError:
+        return platform.processor() or platform.machine() or "?", set()
+    return fields.get("model name", "?"), set(fields.get("flags", "").split())
+
 
 @dataclass(frozen=True)
 class LatencyStats:

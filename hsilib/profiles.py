@@ -13,25 +13,35 @@ from __future__ import annotations
 PAPER_SCENES = ["indian_pines", "pavia_university"]
 SPLITS = ["disjoint", "random"]
 TABLE3_MODELS = ["rf", "mlr", "svm", "mlp", "lstm", "cnn1d", "cnn2d_c1", "cnn2d", "cnn3d"]
+QUANT_MODES = ["dynamic", "static", "qat"]
+# Spectral nets are cheap and train longer; the 3-D CNN (~273M MACs a
+# sample) shorter. Shared by every chapter, so later chapters compress the
+# Baselines chapter's stored networks instead of retraining them.
+QUICK_EPOCHS = {"epochs": 5, "epochs_by_model": {"mlp": 50, "lstm": 50, "cnn1d": 50, "cnn3d": 3}}
 
 PROFILES: dict[str, dict[str, dict]] = {
     "smoke": {},
     "quick": {
         "02_datasets": {"scenes": PAPER_SCENES, "data_source": "auto"},
-        # Spectral nets are cheap and train longer; the 3-D CNN (~273M MACs a
-        # sample) shorter; bf16 autocast: x1.8 faster, accuracy within seed noise
+        # bf16 autocast: x1.8 faster, accuracy within seed noise
         # (benchmarks/training_throughput.py on a CPU with native bf16).
         "03_baselines": {"dataset": PAPER_SCENES, "split": SPLITS, "models": TABLE3_MODELS,
-                         "seeds": [0], "epochs": 5,
-                         "epochs_by_model": {"mlp": 50, "lstm": 50, "cnn1d": 50, "cnn3d": 3},
-                         "precision": "bf16", "data_source": "auto",
+                         "seeds": [0], **QUICK_EPOCHS, "precision": "bf16", "data_source": "auto",
                          "leak_models": ["mlr", "cnn2d"]},
+        "05_quantization": {"dataset": PAPER_SCENES, "split": SPLITS, "models": ["cnn2d"],
+                            "preview_models": ["mlp", "cnn1d"], "modes": QUANT_MODES,
+                            "qat_epochs": 3, "seeds": [0], **QUICK_EPOCHS, "precision": "bf16",
+                            "data_source": "auto"},
     },
     "full": {
         "02_datasets": {"scenes": PAPER_SCENES, "data_source": "auto"},
         "03_baselines": {"dataset": PAPER_SCENES, "split": SPLITS, "models": TABLE3_MODELS,
                          "seeds": [0, 1, 2, 3, 4], "epochs": 100, "data_source": "auto",
                          "leak_models": ["mlr", "cnn2d"]},
+        "05_quantization": {"dataset": PAPER_SCENES, "split": SPLITS, "models": ["cnn2d"],
+                            "preview_models": ["mlp", "cnn1d"], "modes": QUANT_MODES,
+                            "qat_epochs": 5, "seeds": [0, 1, 2, 3, 4], "epochs": 100,
+                            "data_source": "auto"},
     },
 }
 

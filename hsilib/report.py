@@ -5,7 +5,6 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-from matplotlib.colors import ListedColormap
 from matplotlib.patches import Patch
 
 from .data.load import SceneData
@@ -232,5 +231,82 @@ def accuracy_vs_parameters(frame: pd.DataFrame, reference: pd.DataFrame, source_
     fig.legend(handles, labels, loc="lower center", ncol=3, fontsize=8, frameon=False,
                bbox_to_anchor=(0.5, -0.08))
     fig.suptitle(f"Accuracy against size — filled: ours ({source_label}); hollow: paper", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+# --- Quantization -------------------------------------------------------------
+
+def _metric_columns(metrics: dict) -> dict:
+    return {**{m: 100 * metrics[m] for m in ("top1", "top5", "oa", "aa")}, "kappa": metrics["kappa"]}
+
+
+def _measure_columns(measured: dict) -> dict:
+    return {"params": measured["params"], "memory_mb": measured["memory_mb_serialized"],
+            "memory_mb_theoretical": measured["memory_mb_theoretical"],
+            "latency_ms": measured["latency_ms_median"], "throughput_per_s": measured["throughput_per_s"]}
+
+
+def quantization_frame(records: list[dict]) -> pd.DataFrame:
+    """One row per quantized model (a :func:`hsilib.compress.runs.run_quantization`
+    record) and one per float32 model they came from (``mode`` ``"fp32"``).
+
+    Metrics in %; ``latency_speedup`` (fp32 latency / int8 latency at batch
+    1), ``throughput_ratio`` (batch 1,000) and ``size_ratio`` (serialized
+    bytes) compare each int8 model with its float32 model timed in the same
+    run; ``top1_change`` is its top-1 minus the float32 model's, in points.
+    A float32 model timed by several runs gets their mean.
+    """
+    rows = []
+    for r in records:
+        base = r["config"]["base"]
+        common = {**{k: base[k] for k in ("model", "scene", "split", "seed", "data_source")},
+                  "model_title": r["model_title"], "base_key": r["base_key"]}
+        fp32, int8 = r["fp32_measure"], r["measure"]
+        rows.append({**common, "mode": "fp32", "mode_title": "float32", **_metric_columns(r["fp32_metrics"]),
+                     **_measure_columns(fp32), "agreement": 1.0, "wall_s": np.nan})
+        rows.append({**common, "mode": r["config"]["mode"], "mode_title": r["mode_title"],
+                     **_metric_columns(r["metrics"]), **_measure_columns(int8),
+                     "agreement": r["agreement"],
+                     "top1_change": 100 * (r["metrics"]["top1"] - r["fp32_metrics"]["top1"]),
+                     "latency_speedup": fp32["latency_ms_median"] / int8["latency_ms_median"],
+                     "throughput_ratio": int8["throughput_per_s"] / fp32["throughput_per_s"],
+                     "size_ratio": int8["memory_mb_serialized"] / fp32["memory_mb_serialized"],
+                     "wall_s": r["wall_s"]})
+    frame = pd.DataFrame(rows)
+    is_fp32 = frame["mode"] == "fp32"
+    fp32 = frame[is_fp32].groupby("base_key", sort=False).agg(
+        {c: "mean" if pd.api.types.is_float_dtype(frame[c]) else "first" for c in frame.columns
+         if c != "base_key"}).reset_index()
+    return pd.concat([fp32, frame[~is_fp32]], ignore_index=True)[frame.columns]
+
+
+def quantization_tradeoff(frame: pd.DataFrame, source_label: str) -> plt.Figure:
+    """Accuracy change against size and against speed: every int8 model of
+    :func:`quantization_frame` as a point (colour: mode, marker: model)."""
+    quantized = frame[frame["mode"] != "fp32"]
+    modes = list(dict.fromkeys(quantized["mode_title"]))
+    models = list(dict.fromkeys(quantized["model_title"]))
+    colors = dict(zip(modes, plt.get_cmap("tab10").colors))
+    markers = dict(zip(models, "osD^v<>"))
+    panels = [("size_ratio", "serialized size / float32 size"),
+              ("latency_speedup", "speed-up at batch 1 (float32 latency / int8 latency)"),
+              ("throughput_ratio", "speed-up at batch 1,000 (int8 / float32 throughput)")]
+    fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 3.8), sharey=True)
+    for ax, (column, label) in zip(axes, panels):
+        for (mode, model), group in quantized.groupby(["mode_title", "model_title"], sort=False):
+            ax.scatter(group[column], group["top1_change"], color=colors[mode], marker=markers[model],
+                       s=45, alpha=0.8)
+        ax.axhline(0, color="k", lw=0.8)
+        ax.axvline(1, color="k", lw=0.8, ls=":")
+        ax.set_xlabel(label, fontsize=9)
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("top-1 change vs float32 (points)")
+    handles = ([plt.Line2D([], [], ls="", marker="o", color=colors[m], label=m) for m in modes]
+               + [plt.Line2D([], [], ls="", marker=markers[m], color="grey", label=m) for m in models])
+    fig.legend(handles=handles, loc="lower center", ncol=len(handles), fontsize=8, frameon=False,
+               bbox_to_anchor=(0.5, -0.06))
+    fig.suptitle(f"What int8 buys and costs — one point per model, mode, scene and split ({source_label})",
+                 fontsize=10)
     fig.tight_layout()
     return fig

@@ -206,3 +206,107 @@ def test_per_model_grid_gives_each_model_its_epochs():
         ("mlp", 50, 0), ("mlp", 50, 1), ("cnn2d", 5, 0), ("cnn2d", 5, 1)]
     with pytest.raises(KeyError, match="unknown model 'mpl'"):
         experiments.per_model_grid(["mlp"], 5, {"mpl": 50})
+
+
+# ---------------------------------------------------------------- stored weights
+
+import shutil  # noqa: E402
+
+import torch  # noqa: E402
+
+from hsilib.models import get_model  # noqa: E402
+from hsilib.train import predict_scores  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def weights_run(tmp_path_factory):
+    """One torch run (bf16, so the record's precision matters) in a store of
+    its own; tests that damage the store work on a copy."""
+    config = dataclasses.replace(FAST, epochs=1, precision="bf16")
+    store = ResultStore(tmp_path_factory.mktemp("weights-store"))
+    record = run(config, store, device="cpu", progress=False)
+    return config, store, record
+
+
+def copy_store(store: ResultStore, tmp_path: Path) -> ResultStore:
+    shutil.copytree(store.root, tmp_path / "store")
+    return ResultStore(tmp_path / "store")
+
+
+def no_training(*args, **kwargs):
+    raise AssertionError("the stored weights should have been loaded, not retrained")
+
+
+def test_torch_run_stores_weights_that_reproduce_its_predictions(weights_run, monkeypatch):
+    config, store, record = weights_run
+    state = store.load_weights(record["key"])
+    data = experiments.experiment_data(config.resolved())
+    fresh = get_model("mlp").build(data.features.shape[2], data.n_classes, 1)
+    assert list(state) == list(fresh.state_dict())
+    assert all(state[k].shape == v.shape and state[k].device.type == "cpu"
+               for k, v in fresh.state_dict().items())
+    monkeypatch.setattr(experiments, "fit", no_training)
+    monkeypatch.setattr(experiments, "_execute", no_training)
+    model, loaded_record, loaded_data = experiments.trained_model(config, store, device="cpu",
+                                                                 progress=False)
+    assert loaded_record == record
+    assert not model.training
+    for name, tensor in model.state_dict().items():
+        assert torch.equal(tensor, state[name]), name
+    view = experiments.model_view(get_model("mlp"), loaded_data.features, 1)
+    scores = predict_scores(model, view, loaded_data.test_idx, precision=record["config"]["precision"])
+    assert scores.argmax(axis=1).tolist() == record["test_predictions"]
+
+
+def test_corrupted_weights_are_a_clear_error(weights_run, tmp_path):
+    config, store, record = weights_run
+    store = copy_store(store, tmp_path)
+    store.weights_path(record["key"]).write_bytes(b"PK\x03\x04 not a torch archive" * 10)
+    with pytest.raises(ValueError, match="corrupted.*delete them"):
+        store.load_weights(record["key"])
+    with pytest.raises(ValueError, match="corrupted"):
+        experiments.trained_model(config, store, device="cpu", progress=False)
+
+
+def test_record_without_weights_is_retrained_and_its_weights_stored(weights_run, tmp_path, monkeypatch):
+    config, store, record = weights_run
+    store = copy_store(store, tmp_path)
+    path = store.weights_path(record["key"])
+    path.unlink()
+    assert store.load_weights(record["key"]) is None and store.load(record["key"]) is not None
+    calls = []
+    real_fit = experiments.fit
+    monkeypatch.setattr(experiments, "fit", lambda *a, **k: calls.append(1) or real_fit(*a, **k))
+    model, new_record, _ = experiments.trained_model(config, store, device="cpu", progress=False)
+    assert len(calls) == 1
+    assert path.is_file()
+    assert new_record["test_predictions"] == record["test_predictions"]  # same seed, same model
+    stored = store.load_weights(record["key"])
+    assert all(torch.equal(stored[k], v) for k, v in model.state_dict().items())
+
+
+def test_trained_model_of_a_scikit_learn_model_is_an_error(tmp_path):
+    with pytest.raises(ValueError, match="'mlr' is a scikit-learn model"):
+        experiments.trained_model(dataclasses.replace(FAST, model="mlr"), tmp_path, progress=False)
+    assert not any(tmp_path.iterdir())  # nothing trained, nothing stored
+
+
+def test_put_weights_is_atomic(tmp_path, monkeypatch):
+    store = ResultStore(tmp_path)
+    first = {"w": torch.arange(6.0).reshape(2, 3), "b": torch.ones(2)}
+    path = store.put_weights("k", first)
+    assert sorted(os.listdir(tmp_path)) == ["k.pt"]  # no temporary file left behind
+    assert all(torch.equal(store.load_weights("k")[n], t) for n, t in first.items())
+
+    def failing_save(obj, fh, *args, **kwargs):
+        fh.write(b"half an archive")
+        raise OSError("disk full")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(torch, "save", failing_save)
+        with pytest.raises(OSError, match="disk full"):
+            store.put_weights("k", {"w": torch.zeros(2, 3), "b": torch.zeros(2)})
+    assert sorted(os.listdir(tmp_path)) == ["k.pt"]
+    assert path == store.weights_path("k")
+    kept = store.load_weights("k")
+    assert list(kept) == ["w", "b"] and all(torch.equal(kept[n], t) for n, t in first.items())

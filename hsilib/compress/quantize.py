@@ -242,7 +242,7 @@ def quantize(model: nn.Module, mode: str, example: torch.Tensor | None = None, *
         The int8 model and what went into it.
     """
     spec = get_mode(mode)
-    select_engine(engine)
+    check_engine(engine)
     if observer not in OBSERVER_NAMES:
         raise ValueError(f"unknown observer {observer!r}; accepted: {', '.join(OBSERVER_NAMES)}")
     if spec.data != "none" and example is None:
@@ -261,6 +261,7 @@ def quantize(model: nn.Module, mode: str, example: torch.Tensor | None = None, *
                              "'static', with none 'dynamic'")
         if qat_epochs < 1 or not qat_lr > 0:
             raise ValueError(f"qat_epochs must be >= 1 and qat_lr > 0, got {qat_epochs}, {qat_lr}")
+    select_engine(engine)  # only now: a rejected call leaves the process's engine alone
     quantized, history = spec.apply(
         copy.deepcopy(model).cpu(), example=example, engine=engine, observer=observer,
         calibration=calibration, calibration_samples=calibration_samples, training=training,

@@ -105,12 +105,14 @@ def run_quantization(config: QuantConfig, store: ResultStore | str | Path | None
     view = model_view(get_model(base.model), data.features, base.patch_size)
     calibration_idx = np.random.default_rng(base.seed).permutation(data.fit_idx)[:config.calibration_samples]
     torch.manual_seed(base.seed)
+    quantize_start = time.perf_counter()
     quantized = quantize(
         model, config.mode, view(data.test_idx[:1]), engine=config.engine,
         calibration=view(calibration_idx) if mode.data == "unlabeled" else None,
         calibration_samples=config.calibration_samples, observer=config.observer,
         training=LabelledData(view, data.fit_idx, data.fit_y, data.val_idx, data.val_y, base.batch_size),
         qat_epochs=config.qat_epochs, qat_lr=config.qat_lr, seed=base.seed, progress=progress)
+    quantize_s = time.perf_counter() - quantize_start
     fp32_scores = predict_scores(model, view, data.test_idx)
     scores = predict_scores(quantized.model, view, data.test_idx)
     batch1, batch_large = view(data.test_idx[:1]), view(data.test_idx[:1000])
@@ -131,6 +133,7 @@ def run_quantization(config: QuantConfig, store: ResultStore | str | Path | None
         "measure": measure.measure_model(quantized.model, batch1, batch_large),
         "layer_dtypes": [dataclasses.asdict(row) for row in layer_dtypes(quantized.model, batch1)],
         "calibration_used": quantized.calibration_used,
+        "quantize_s": quantize_s,
         "qat_history": None if quantized.history is None else dataclasses.asdict(quantized.history),
         "counts": {"fit": len(data.fit_idx), "validation": len(data.val_idx), "test": len(data.test_idx)},
         "test_predictions": scores.argmax(axis=1).tolist(),
