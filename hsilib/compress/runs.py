@@ -18,6 +18,7 @@ import json
 import time
 from concurrent.futures import Executor
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -86,6 +87,15 @@ def quantization_grid(bases: list[Config], modes: list[str], **settings) -> list
     return [QuantConfig(base, mode, **settings) for base in bases for mode in modes]
 
 
+@lru_cache(maxsize=1)  # a grid quantizes each baseline in every mode in a row
+def _baseline(base: Config, store_root: str, device: str, progress: bool):
+    """The trained float model of ``base``, its record, data, input view and
+    float32 test scores (quantize() copies the model: it is never changed)."""
+    model, record, data = trained_model(base, store_root, device, progress)
+    view = model_view(get_model(base.model), data.features, base.patch_size)
+    return model, record, data, view, predict_scores(model, view, data.test_idx)
+
+
 def run_quantization(config: QuantConfig, store: ResultStore | str | Path | None = None,
                      device: str = "auto", progress: bool = True) -> dict:
     """Run ``config`` (or return its stored record) and store the result.
@@ -101,8 +111,7 @@ def run_quantization(config: QuantConfig, store: ResultStore | str | Path | None
     start = time.perf_counter()
     base = config.base.resolved()
     mode = get_mode(config.mode)
-    model, base_record, data = trained_model(base, store, device, progress)
-    view = model_view(get_model(base.model), data.features, base.patch_size)
+    model, base_record, data, view, fp32_scores = _baseline(base, str(store.root), device, progress)
     calibration_idx = np.random.default_rng(base.seed).permutation(data.fit_idx)[:config.calibration_samples]
     torch.manual_seed(base.seed)
     quantize_start = time.perf_counter()
@@ -113,7 +122,6 @@ def run_quantization(config: QuantConfig, store: ResultStore | str | Path | None
         training=LabelledData(view, data.fit_idx, data.fit_y, data.val_idx, data.val_y, base.batch_size),
         qat_epochs=config.qat_epochs, qat_lr=config.qat_lr, seed=base.seed, progress=progress)
     quantize_s = time.perf_counter() - quantize_start
-    fp32_scores = predict_scores(model, view, data.test_idx)
     scores = predict_scores(quantized.model, view, data.test_idx)
     batch1, batch_large = view(data.test_idx[:1]), view(data.test_idx[:1000])
     record = {
