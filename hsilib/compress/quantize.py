@@ -17,7 +17,8 @@ One call, :func:`quantize`, for the three modes of the :data:`MODES` registry:
 Backend
 -------
 The work is done by ``torch.ao.quantization`` in FX graph mode, behind the
-small :class:`FxBackend` interface (dynamic / prepare / convert). It traces the
+small :class:`FxBackend` interface (``dynamic``, ``prepare_static``,
+``prepare_qat``, ``convert``). It traces the
 models as written (no quant stubs to insert), fuses layers itself, and
 converts to packed int8 modules that run on the CPU's quantized kernels (the
 ``x86`` engine: FBGEMM or oneDNN by shape; ``qnnpack`` for ARM). PyTorch has
@@ -91,36 +92,45 @@ def select_engine(engine: str) -> None:
 
 class FxBackend:
     """``torch.ao.quantization``, FX graph mode (dynamic mode is eager: it
-    needs no graph)."""
+    needs no graph). Imported on use, so ``hsilib`` imports on a torch
+    that has dropped this API."""
 
     title = "torch.ao.quantization (FX graph mode)"
 
     def dynamic(self, model: nn.Module) -> nn.Module:
+        """Int8 weights for linear and recurrent layers, the rest untouched."""
         from torch.ao.quantization import quantize_dynamic
 
         with _known_warnings_silenced():
             return quantize_dynamic(model, {nn.Linear, nn.LSTM, nn.GRU}, dtype=torch.qint8)
 
-    def prepare(self, model: nn.Module, example: torch.Tensor, engine: str, observer: str,
-                training: bool) -> nn.Module:
-        """Fused copy of ``model`` with observers (``training=False``) or fake
-        quantization (``training=True``) on weights and activations."""
+    def prepare_static(self, model: nn.Module, example: torch.Tensor, engine: str,
+                       observer: str) -> nn.Module:
+        """Fused copy of ``model`` with ``observer`` on every activation, to calibrate."""
         from torch.ao import quantization as tq
         from torch.ao.quantization import quantize_fx
 
+        observers = {"histogram": tq.HistogramObserver, "minmax": tq.MinMaxObserver,
+                     "moving_average": tq.MovingAverageMinMaxObserver}
         with _known_warnings_silenced():
-            if training:
-                return quantize_fx.prepare_qat_fx(model.train(), tq.get_default_qat_qconfig_mapping(engine),
-                                                  (example,))
-            observers = {"histogram": tq.HistogramObserver, "minmax": tq.MinMaxObserver,
-                         "moving_average": tq.MovingAverageMinMaxObserver}
             activation = observers[observer].with_args(dtype=torch.quint8,
                                                        reduce_range=ENGINE_REDUCE_RANGE[engine])
             qconfig = tq.QConfig(activation=activation, weight=tq.get_default_qconfig(engine).weight)
             mapping = tq.get_default_qconfig_mapping(engine).set_global(qconfig)
             return quantize_fx.prepare_fx(model.eval(), mapping, (example,))
 
+    def prepare_qat(self, model: nn.Module, example: torch.Tensor, engine: str) -> nn.Module:
+        """Fused copy of ``model`` with fake quantization of weights and
+        activations, to fine-tune."""
+        from torch.ao import quantization as tq
+        from torch.ao.quantization import quantize_fx
+
+        with _known_warnings_silenced():
+            return quantize_fx.prepare_qat_fx(model.train(), tq.get_default_qat_qconfig_mapping(engine),
+                                              (example,))
+
     def convert(self, prepared: nn.Module) -> nn.Module:
+        """The int8 model of a calibrated or fine-tuned prepared model."""
         from torch.ao.quantization import quantize_fx
 
         with _known_warnings_silenced():
@@ -179,7 +189,7 @@ def _dynamic(model: nn.Module, **_) -> tuple[nn.Module, None]:
 
 def _static(model: nn.Module, *, example: torch.Tensor, engine: str, observer: str,
             calibration: torch.Tensor, calibration_samples: int, **_) -> tuple[nn.Module, None]:
-    prepared = BACKEND.prepare(model, example, engine, observer, training=False)
+    prepared = BACKEND.prepare_static(model, example, engine, observer)
     with torch.no_grad(), _known_warnings_silenced():
         for chunk in calibration[:calibration_samples].split(500):
             prepared(chunk)
@@ -188,7 +198,7 @@ def _static(model: nn.Module, *, example: torch.Tensor, engine: str, observer: s
 
 def _qat(model: nn.Module, *, example: torch.Tensor, engine: str, training: LabelledData,
          qat_epochs: int, qat_lr: float, seed: int, progress: bool, **_) -> tuple[nn.Module, History]:
-    prepared = BACKEND.prepare(model, example, engine, "", training=True)
+    prepared = BACKEND.prepare_qat(model, example, engine)
     with _known_warnings_silenced():
         history = fit(prepared, training.view, training.fit_idx, training.fit_y, training.val_idx,
                       training.val_y, epochs=qat_epochs, lr=qat_lr, batch_size=training.batch_size,
