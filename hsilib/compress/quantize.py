@@ -23,7 +23,7 @@ models as written (no quant stubs to insert), fuses layers itself, and
 converts to packed int8 modules that run on the CPU's quantized kernels (the
 ``x86`` engine: FBGEMM or oneDNN by shape; ``qnnpack`` for ARM). PyTorch has
 deprecated this API in favour of torchao's PT2E flow, whose int8 CPU path runs
-through ``torch.compile``; a second backend would implement the same three
+through ``torch.compile``; a second backend would implement the same four
 methods. Only the three known deprecation warnings of this API are silenced.
 
 The engine is process-wide in PyTorch: :func:`quantize` selects it, and it
@@ -221,6 +221,22 @@ def get_mode(name: str) -> QuantMode:
     return MODES[name]
 
 
+def check_settings(mode: str, engine: str, observer: str, calibration_samples: int,
+                   qat_epochs: int, qat_lr: float) -> QuantMode:
+    """The registered ``mode`` if every setting is valid, else a clear error
+    (shared by :func:`quantize` and the experiment configs)."""
+    spec = get_mode(mode)
+    check_engine(engine)
+    if observer not in OBSERVER_NAMES:
+        raise ValueError(f"unknown observer {observer!r}; accepted: {', '.join(OBSERVER_NAMES)}")
+    if calibration_samples < 1:
+        raise ValueError(f"calibration_samples must be at least 1, got {calibration_samples}; "
+                         "static quantization sets its activation ranges from them")
+    if qat_epochs < 1 or not qat_lr > 0:
+        raise ValueError(f"qat_epochs must be >= 1 and qat_lr > 0, got {qat_epochs}, {qat_lr}")
+    return spec
+
+
 def quantize(model: nn.Module, mode: str, example: torch.Tensor | None = None, *,
              engine: str = "x86", calibration: torch.Tensor | None = None,
              calibration_samples: int = 1000, observer: str = "histogram",
@@ -251,26 +267,16 @@ def quantize(model: nn.Module, mode: str, example: torch.Tensor | None = None, *
     Quantized
         The int8 model and what went into it.
     """
-    spec = get_mode(mode)
-    check_engine(engine)
-    if observer not in OBSERVER_NAMES:
-        raise ValueError(f"unknown observer {observer!r}; accepted: {', '.join(OBSERVER_NAMES)}")
+    spec = check_settings(mode, engine, observer, calibration_samples, qat_epochs, qat_lr)
     if spec.data != "none" and example is None:
         raise ValueError(f"{mode} quantization needs an example input batch to trace the model")
-    if spec.data == "unlabeled":
-        if calibration_samples < 1:
-            raise ValueError(f"calibration_samples must be at least 1, got {calibration_samples}; "
-                             "static quantization sets its activation ranges from them")
-        if calibration is None or len(calibration) == 0:
-            raise ValueError("static quantization needs unlabeled calibration inputs "
-                             "(calibration=...); 'dynamic' needs no data")
-    if spec.data == "labeled":
-        if training is None or training.fit_y is None or training.val_y is None:
-            raise ValueError("quantization-aware training needs labelled data "
-                             "(training=LabelledData(...) with labels); with unlabeled data use "
-                             "'static', with none 'dynamic'")
-        if qat_epochs < 1 or not qat_lr > 0:
-            raise ValueError(f"qat_epochs must be >= 1 and qat_lr > 0, got {qat_epochs}, {qat_lr}")
+    if spec.data == "unlabeled" and (calibration is None or len(calibration) == 0):
+        raise ValueError("static quantization needs unlabeled calibration inputs "
+                         "(calibration=...); 'dynamic' needs no data")
+    if spec.data == "labeled" and (training is None or training.fit_y is None or training.val_y is None):
+        raise ValueError("quantization-aware training needs labelled data "
+                         "(training=LabelledData(...) with labels); with unlabeled data use "
+                         "'static', with none 'dynamic'")
     select_engine(engine)  # only now: a rejected call leaves the process's engine alone
     quantized, history = spec.apply(
         copy.deepcopy(model).cpu(), example=example, engine=engine, observer=observer,

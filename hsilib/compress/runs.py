@@ -31,8 +31,7 @@ from ..experiments import (RESULTS_SCHEMA, Config, ResultStore, as_store, model_
 from ..metrics import classification_metrics
 from ..models import get_model
 from ..train import predict_scores
-from .quantize import (BACKEND, OBSERVER_NAMES, QAT_LR, LabelledData, check_engine, get_mode,
-                       layer_dtypes, quantize)
+from .quantize import BACKEND, QAT_LR, LabelledData, check_settings, get_mode, layer_dtypes, quantize
 
 
 @dataclass(frozen=True)
@@ -61,16 +60,10 @@ class QuantConfig:
     qat_lr: float = QAT_LR
 
     def __post_init__(self) -> None:
-        get_mode(self.mode)
-        check_engine(self.engine)
+        check_settings(self.mode, self.engine, self.observer, self.calibration_samples,
+                       self.qat_epochs, self.qat_lr)
         if get_model(self.base.model).family != "torch":
             raise ValueError(f"model {self.base.model!r} is not a torch network; only those quantize")
-        if self.observer not in OBSERVER_NAMES:
-            raise ValueError(f"unknown observer {self.observer!r}; accepted: {', '.join(OBSERVER_NAMES)}")
-        if self.calibration_samples < 1:
-            raise ValueError(f"calibration_samples must be at least 1, got {self.calibration_samples}")
-        if self.qat_epochs < 1 or not self.qat_lr > 0:
-            raise ValueError(f"qat_epochs must be >= 1 and qat_lr > 0, got {self.qat_epochs}, {self.qat_lr}")
 
     def key(self) -> str:
         """Content hash of the baseline's key, the mode, the engine and the
@@ -113,17 +106,17 @@ def run_quantization(config: QuantConfig, store: ResultStore | str | Path | None
     mode = get_mode(config.mode)
     model, base_record, data, view, fp32_scores = _baseline(base, str(store.root), device, progress)
     calibration_idx = np.random.default_rng(base.seed).permutation(data.fit_idx)[:config.calibration_samples]
+    batch1, batch_large = view(data.test_idx[:1]), view(data.test_idx[:1000])
     torch.manual_seed(base.seed)
     quantize_start = time.perf_counter()
     quantized = quantize(
-        model, config.mode, view(data.test_idx[:1]), engine=config.engine,
+        model, config.mode, batch1, engine=config.engine,
         calibration=view(calibration_idx) if mode.data == "unlabeled" else None,
         calibration_samples=config.calibration_samples, observer=config.observer,
         training=LabelledData(view, data.fit_idx, data.fit_y, data.val_idx, data.val_y, base.batch_size),
         qat_epochs=config.qat_epochs, qat_lr=config.qat_lr, seed=base.seed, progress=progress)
     quantize_s = time.perf_counter() - quantize_start
     scores = predict_scores(quantized.model, view, data.test_idx)
-    batch1, batch_large = view(data.test_idx[:1]), view(data.test_idx[:1000])
     record = {
         "key": key,
         "kind": "quantize",
