@@ -6,7 +6,7 @@ process:
 * the base: :func:`hsilib.experiments.trained_model` of ``Config(model,
   --scene, split="disjoint", epochs=--epochs, precision="bf16",
   data_source=--data-source)`` from the result store ``--store``;
-* its three int8 copies from :func:`hsilib.compress.quantize.quantize`
+* its three int8 copies from :func:`hsilib.compress.quantization.quantize`
   (engine ``--engine``): ``dynamic`` (int8 linear layers, convolutions stay
   fp32), ``static`` (calibrated on 1,000 training pixels) and ``qat`` (one
   epoch of quantization-aware fine-tuning on the training pixels);
@@ -50,7 +50,7 @@ import numpy as np
 import torch
 
 from hsilib import measure
-from hsilib.compress.quantize import ENGINES, LabelledData, quantize, select_engine
+from hsilib.compress.quantization import ENGINES, LabelledData, quantize, select_engine
 from hsilib.data.load import DATA_SOURCES
 from hsilib.experiments import Config, model_view, trained_model
 from hsilib.models import get_model

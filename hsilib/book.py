@@ -1,18 +1,32 @@
 """Execute the book's notebooks with papermill, one profile at a time.
 
 ``notebooks/*.ipynb`` are sources (no outputs); executed copies go to
-``book/``, which ``jupyter-book build`` renders with execution off.
+``book/``, which ``jupyter-book build`` renders with execution off. While a
+chapter runs, its grid's progress (which run of how many) is shown on the
+terminal (see :mod:`hsilib.progress`). Each chapter's wall time, the machine,
+the data source of each scene, the profile and the versions are recorded in
+``book/build_info.json``, from which the book's "About this build" page
+(``book/about.md``) is generated.
 """
 
 from __future__ import annotations
 
 import ast
+import contextlib
 import json
+import os
+import platform
+import tempfile
+import threading
+import time
+from datetime import datetime, timezone
 from pathlib import Path
+from typing import Iterator
 
 from tqdm.auto import tqdm
 
-from .profiles import profile_parameters
+from .profiles import PAPER_SCENES, profile_parameters
+from .progress import ENV_PROGRESS
 
 ROOT = Path(__file__).resolve().parent.parent
 SOURCES = ROOT / "notebooks"
@@ -39,8 +53,147 @@ def notebook_defaults(stem: str) -> dict:
             if isinstance(node, ast.Assign) for target in node.targets}
 
 
+@contextlib.contextmanager
+def _progress_shown(stem: str) -> Iterator[None]:
+    """Show the progress lines a chapter's kernel writes (``$HSILIB_PROGRESS``)
+    as a bar on this terminal while the block runs."""
+    fd, path = tempfile.mkstemp(prefix=f"hsilib-{stem}-", suffix=".jsonl")
+    os.close(fd)
+    bar = tqdm(desc=f"{stem}: runs", unit="run", leave=True)
+    stop = threading.Event()
+
+    def show(event: dict) -> None:
+        if event["total"] != bar.total or event["done"] < bar.n:  # a new grid began
+            bar.reset(total=event["total"])
+        bar.n = event["done"]
+        bar.set_postfix_str(event["label"], refresh=False)
+        bar.refresh()
+
+    def follow() -> None:
+        position = 0
+        while True:
+            finished = stop.is_set()
+            with open(path, "rb") as fh:
+                fh.seek(position)
+                data = fh.read()
+            complete = data[:data.rfind(b"\n") + 1]  # a line being written waits
+            position += len(complete)
+            for line in complete.splitlines():
+                show(json.loads(line))
+            if finished:
+                return
+            stop.wait(0.3)
+
+    previous = os.environ.get(ENV_PROGRESS)
+    os.environ[ENV_PROGRESS] = path  # the kernel inherits it
+    watcher = threading.Thread(target=follow, daemon=True)
+    watcher.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        watcher.join(timeout=5)
+        bar.close()
+        if previous is None:
+            os.environ.pop(ENV_PROGRESS, None)
+        else:
+            os.environ[ENV_PROGRESS] = previous
+        Path(path).unlink(missing_ok=True)
+
+
+def machine() -> dict:
+    """The machine a build ran on: CPU, cores, torch threads, accelerator."""
+    import torch
+
+    from .measure import cpu_info
+
+    return {"cpu": cpu_info()[0], "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+            "accelerator": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none",
+            "platform": platform.platform()}
+
+
+def data_sources(scenes: list[str]) -> dict[str, str]:
+    """What ``data_source="auto"`` uses for each scene on this machine."""
+    import warnings
+
+    from .data import TwinDataWarning, load_scene
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", TwinDataWarning)
+        return {scene: load_scene(scene, "auto").source for scene in scenes}
+
+
+def build_info_path() -> Path:
+    return OUTPUTS / "build_info.json"
+
+
+def read_build_info() -> dict:
+    """The recorded builds (empty when none ran here)."""
+    path = build_info_path()
+    return json.loads(path.read_text()) if path.exists() else {"chapters": {}}
+
+
+def write_build_info(info: dict) -> None:
+    """Write the build record and the "About this build" page it generates."""
+    from .experiments.runner import versions
+
+    info = {**info, "machine": machine(), "versions": versions(),
+            "data_sources": data_sources(PAPER_SCENES)}
+    OUTPUTS.mkdir(parents=True, exist_ok=True)
+    build_info_path().write_text(json.dumps(info, indent=1))
+    (OUTPUTS / "about.md").write_text(about_page(info))
+
+
+def about_page(info: dict) -> str:
+    """Markdown of the "About this build" page from a build record."""
+    chapters = info["chapters"]
+    total = sum(entry["seconds"] for entry in chapters.values())
+    rows = "\n".join(f"| {stem} | {entry['profile']} | {entry['seconds'] / 60:.1f} | {entry['finished']} |"
+                     for stem, entry in chapters.items())
+    machine_info, versions_info = info["machine"], info["versions"]
+    sources = "\n".join(f"| {scene} | {source} |" for scene, source in info["data_sources"].items())
+    return f"""# About this build
+
+Every chapter of this book was executed by `hsilib book run`; this page is
+generated from what that run recorded (`book/build_info.json`).
+
+## Chapters
+
+| chapter | profile | wall time (min) | finished (UTC) |
+|---|---|---|---|
+{rows}
+
+In all: {total / 60:.1f} minutes.
+
+## Machine
+
+| | |
+|---|---|
+| CPU | {machine_info['cpu']} |
+| cores | {machine_info['cores']} |
+| torch threads | {machine_info['torch_threads']} |
+| accelerator | {machine_info['accelerator']} |
+| platform | {machine_info['platform']} |
+
+## Data
+
+What `data_source="auto"` used for each of the paper's scenes (`twin`: the
+offline twin, synthetic spectra over the real ground truth, never a
+reproduction of the paper's numbers):
+
+| scene | data |
+|---|---|
+{sources}
+
+## Versions
+
+{", ".join(f"{name} {version}" for name, version in versions_info.items())}.
+"""
+
+
 def run_notebooks(profile: str, notebooks: list[str] | None = None) -> list[Path]:
-    """Execute ``notebooks`` (stems; default all) under ``profile`` into ``book/``."""
+    """Execute ``notebooks`` (stems; default all) under ``profile`` into
+    ``book/``, recording each chapter's wall time for the "About this build" page."""
     import papermill  # optional dependency: the 'book' extra
 
     sources = notebook_sources()
@@ -49,12 +202,21 @@ def run_notebooks(profile: str, notebooks: list[str] | None = None) -> list[Path
     if unknown:
         raise ValueError(f"unknown notebooks {unknown}; known: {', '.join(sources)}")
     params = {stem: profile_parameters(profile, stem) for stem in chosen}
+    info = read_build_info()
+    OUTPUTS.mkdir(parents=True, exist_ok=True)
     written = []
     for stem in tqdm(chosen, desc=f"notebooks ({profile})", unit="nb"):
         out = OUTPUTS / f"{stem}.ipynb"
-        papermill.execute_notebook(
-            sources[stem], out, parameters=params[stem], cwd=str(SOURCES),
-            kernel_name="python3", progress_bar=False,
-        )
+        start = time.perf_counter()
+        with _progress_shown(stem):
+            papermill.execute_notebook(
+                sources[stem], out, parameters=params[stem], cwd=str(SOURCES),
+                kernel_name="python3", progress_bar=False,
+            )
+        info["chapters"][stem] = {
+            "seconds": round(time.perf_counter() - start, 1), "profile": profile,
+            "finished": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+        info["chapters"] = dict(sorted(info["chapters"].items()))
+        write_build_info(info)
         written.append(out)
     return written

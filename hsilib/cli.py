@@ -1,5 +1,5 @@
 """Command line: ``hsilib data list|fetch|verify|path``, ``hsilib models``,
-``hsilib summary MODEL`` and ``hsilib book run``.
+``hsilib methods``, ``hsilib summary MODEL`` and ``hsilib book run``.
 
 Also reachable as ``python -m hsilib``. Failures exit non-zero with a
 one-line reason on standard error.
@@ -84,22 +84,48 @@ def _models(args: argparse.Namespace) -> int:
     return 0
 
 
+def _methods(args: argparse.Namespace) -> int:
+    from .compress import METHODS
+
+    print(f"{'name':<10} {'paper name':<30} {'family':<13} {'kind':<9} source")
+    for method in METHODS.values():
+        print(f"{method.name:<10} {method.title:<30} {method.family:<13} {method.kind:<9} {method.source}")
+    return 0
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {value}")
+    return value
+
+
+def _widths(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(_positive(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be positive integers separated by commas, got {text!r}") from None
+
+
 def _summary(args: argparse.Namespace) -> int:
     from . import measure
-    from .models import MODELS, build_model, example_input, get_model
+    from .models import MODELS, example_input, get_model
 
     spec = get_model(args.model)
     scene = get_scene(args.scene)
-    channels = args.components or spec.components or scene.n_bands
-    patch = args.patch or spec.patch_size
     if spec.family != "torch":
         raise ValueError(f"model {args.model!r} is a scikit-learn model: it has no "
                          "layers to summarize (torch models: "
                          f"{', '.join(n for n, s in MODELS.items() if s.family == 'torch')})")
-    model = build_model(args.model, channels, scene.n_classes, patch).eval()
+    channels = args.components if args.components is not None else (spec.components or scene.n_bands)
+    patch = args.patch if args.patch is not None else spec.patch_size
+    if patch % 2 == 0:
+        raise ValueError(f"--patch must be odd, got {patch}")
+    model = spec.make(channels, scene.n_classes, patch, args.widths).eval()
     example = example_input(args.model, channels, patch)
     rows = measure.layer_summary(model, example)
-    print(f"{spec.title} on {scene.title}: input {tuple(example.shape[1:])}, {scene.n_classes} classes")
+    widths = "" if args.widths is None else f", widths {'/'.join(map(str, args.widths))}"
+    print(f"{spec.title} on {scene.title}: input {tuple(example.shape[1:])}, {scene.n_classes} classes{widths}")
     print(f"{'layer':<12} {'type':<12} {'output shape':<18} {'parameters':>11} {'MACs':>13}")
     for row in rows:
         shape = "x".join(map(str, row.output_shape))
@@ -107,6 +133,7 @@ def _summary(args: argparse.Namespace) -> int:
     counted = sum(measure.parameters_per_layer(model).values())
     print(f"trainable parameters as the paper counts them (conv, linear, LSTM): {counted:,}")
     print(f"batch-norm parameters (reported separately): {measure.norm_parameters(model):,}")
+    print(f"all parameters (PyTorch's count): {measure.all_parameters(model):,}")
     print(f"MACs per sample: {sum(r.macs for r in rows):,}")
     print(f"memory (float32, parameters and buffers): {measure.theoretical_memory_mb(model):.3f} MB")
     return 0
@@ -141,10 +168,13 @@ def build_parser() -> argparse.ArgumentParser:
     summary = commands.add_parser("summary", help="per-layer table of a model: shapes, parameters, MACs")
     summary.add_argument("model", help="a registered model (see 'hsilib models')")
     summary.add_argument("--scene", default="indian_pines", help="sets classes and bands (default indian_pines)")
-    summary.add_argument("--patch", type=int, help="odd patch side (default: the model's)")
-    summary.add_argument("--components", type=int,
+    summary.add_argument("--patch", type=_positive, help="odd patch side (default: the model's)")
+    summary.add_argument("--components", type=_positive,
                          help="input channels / PCA components (default: the model's)")
+    summary.add_argument("--widths", type=_widths,
+                         help="widths of the prunable layers, e.g. 15,30,30 for Table 5's 90%% CNN2D")
     summary.set_defaults(handler=_summary)
+    commands.add_parser("methods", help="list the compression methods").set_defaults(handler=_methods)
 
     book = commands.add_parser("book", help="execute the book's notebooks")
     book_cmds = book.add_subparsers(dest="book_command", required=True)

@@ -35,7 +35,14 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import PackedSequence
 
+from .train import eval_mode
+
 NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
+# Timed calls: latency is the median of LATENCY_RUNS calls at batch 1 after
+# LATENCY_WARMUP untimed ones; throughput the median of THROUGHPUT_RUNS calls.
+LATENCY_RUNS = 200
+LATENCY_WARMUP = 20
+THROUGHPUT_RUNS = 5
 
 # Quantized layers do not subclass their float counterparts and keep their
 # weights in packed objects rather than parameters, so MACs and memory need to
@@ -77,6 +84,14 @@ def norm_parameters(model: nn.Module) -> int:
     """Learnable batch-norm parameters (scale and shift), reported separately."""
     return sum(p.numel() for m in model.modules() if isinstance(m, NORMS)
                for p in m.parameters(recurse=False))
+
+
+def all_parameters(model: nn.Module) -> int:
+    """Every learnable value, PyTorch's full count: the paper's convention
+    plus batch norm's scale and shift (quantized layers' packed weights
+    included; a folded batch norm is gone)."""
+    return (sum(p.numel() for p in model.parameters())
+            + sum(t.numel() for m in model.modules() for t in _packed_tensors(m)))
 
 
 # --------------------------------------------------------------------------
@@ -178,7 +193,7 @@ def layer_summary(model: nn.Module, example: torch.Tensor, *,
 
     handles = [m.register_forward_hook(hook, with_kwargs=True) for m in measured]
     try:
-        with _eval_mode(model), torch.no_grad():
+        with eval_mode(model), torch.no_grad():
             model(example)
     finally:
         for handle in handles:
@@ -302,19 +317,6 @@ def _packed_tensors(module: nn.Module) -> list[torch.Tensor]:
     return []
 
 
-@contextlib.contextmanager
-def _eval_mode(model: nn.Module) -> Iterator[None]:
-    """Eval mode for the block, then every module's own flag back (a model
-    may hold modules in mixed modes, so ``model.train(flag)`` is not enough)."""
-    flags = [(m, m.training) for m in model.modules()]
-    model.eval()
-    try:
-        yield
-    finally:
-        for module, flag in flags:
-            module.training = flag
-
-
 # --------------------------------------------------------------------------
 # Memory
 # --------------------------------------------------------------------------
@@ -390,8 +392,8 @@ class LatencyStats:
     runs: int
 
 
-def latency_ms(predict: Callable[[Any], Any], example: Any, runs: int = 200,
-               warmup: int = 20, threads: int | None = 1) -> LatencyStats:
+def latency_ms(predict: Callable[[Any], Any], example: Any, runs: int = LATENCY_RUNS,
+               warmup: int = LATENCY_WARMUP, threads: int | None = 1) -> LatencyStats:
     """Time single-sample predictions, as the paper's ms/sample.
 
     Latency at batch 1 includes a fixed per-call overhead (Python, operator
@@ -423,7 +425,7 @@ def latency_ms(predict: Callable[[Any], Any], example: Any, runs: int = 200,
                         mean_ms=float(ms.mean()), runs=runs)
 
 
-def throughput(predict: Callable[[Any], Any], batch: Any, runs: int = 5, warmup: int = 1,
+def throughput(predict: Callable[[Any], Any], batch: Any, runs: int = THROUGHPUT_RUNS, warmup: int = 1,
                threads: int | None = None) -> float:
     """Samples per second when predicting a large batch at once.
 
@@ -488,8 +490,8 @@ def _thread_limit(threads: int | None) -> Iterator[None]:
 # --------------------------------------------------------------------------
 
 def measure_model(model: nn.Module, example_batch1: torch.Tensor,
-                  throughput_batch: torch.Tensor | None = None, runs: int = 200,
-                  warmup: int = 20, threads: int | None = 1) -> dict[str, Any]:
+                  throughput_batch: torch.Tensor | None = None, runs: int = LATENCY_RUNS,
+                  warmup: int = LATENCY_WARMUP, threads: int | None = 1) -> dict[str, Any]:
     """All the measurements of one torch model, as a JSON-ready dict.
 
     The model runs in eval mode; every module's train/eval flag is restored
@@ -508,13 +510,14 @@ def measure_model(model: nn.Module, example_batch1: torch.Tensor,
     -------
     dict
         ``params_per_layer`` (the paper's count per layer), ``params`` (their
-        sum), ``norm_params``, ``macs_per_sample``, ``memory_mb_theoretical``
+        sum), ``norm_params``, ``params_all`` (:func:`all_parameters`),
+        ``macs_per_sample``, ``memory_mb_theoretical``
         (:func:`theoretical_memory_mb`, every value at its dtype's size),
         ``memory_mb_serialized``, ``latency_ms_median``, ``latency_ms_p95``,
         ``throughput_per_s`` (``None`` without ``throughput_batch``) and
         ``threads``.
     """
-    with _eval_mode(model):
+    with eval_mode(model):
         per_layer = parameters_per_layer(model)
         stats = latency_ms(model, example_batch1, runs=runs, warmup=warmup, threads=threads)
         per_second = (None if throughput_batch is None
@@ -523,6 +526,7 @@ def measure_model(model: nn.Module, example_batch1: torch.Tensor,
             "params_per_layer": per_layer,
             "params": sum(per_layer.values()),
             "norm_params": norm_parameters(model),
+            "params_all": all_parameters(model),
             "macs_per_sample": macs_per_sample(model, example_batch1),
             "memory_mb_theoretical": theoretical_memory_mb(model),
             "memory_mb_serialized": serialized_memory_mb(model),
@@ -534,7 +538,8 @@ def measure_model(model: nn.Module, example_batch1: torch.Tensor,
 
 
 def measure_estimator(estimator: Any, example_batch1: Any, throughput_batch: Any = None,
-                      runs: int = 200, warmup: int = 20, threads: int | None = 1) -> dict[str, Any]:
+                      runs: int = LATENCY_RUNS, warmup: int = LATENCY_WARMUP,
+                      threads: int | None = 1) -> dict[str, Any]:
     """The measurements of :func:`measure_model` that apply to a fitted
     scikit-learn estimator, with the same keys.
 
@@ -560,6 +565,7 @@ def measure_estimator(estimator: Any, example_batch1: Any, throughput_batch: Any
         "params_per_layer": None,
         "params": None,
         "norm_params": None,
+        "params_all": None,
         "macs_per_sample": None,
         "memory_mb_theoretical": None,
         "memory_mb_serialized": len(pickled) / 1e6,

@@ -1,9 +1,12 @@
 """Training engine: fit and evaluate models on pixel indices.
 
-Torch models are trained with Adam and cross-entropy on batches gathered by
-a :class:`~hsilib.data.PatchSampler` view (``sampler.patches`` and so on);
-after every epoch the model is scored on a validation set carved from the
-*training* pixels, and the weights of the best epoch are kept. Scikit-learn
+Torch models are trained by :func:`fit` on batches gathered by a
+:class:`~hsilib.data.PatchSampler` view (``sampler.patches`` and so on); by
+default with Adam and cross-entropy, and every compression method plugs its
+own objective, optimizer, callbacks, batch sampler, input transform and
+frozen modules into the same loop. After every epoch the deployed model is
+scored on a validation set carved from the *training* pixels, and the
+weights of the best epoch are kept. Scikit-learn
 models pick their hyperparameters on the same validation set. The test set is
 never seen by anything in this module: :func:`predict_scores` is the only way
 to score it, after training.
@@ -11,16 +14,18 @@ to score it, after training.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import itertools
 import time
 from contextlib import nullcontext
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 import torch
 from torch import nn
+from torch.nn import functional as F
 from tqdm.auto import tqdm
 
 PRECISIONS = ("fp32", "bf16")
@@ -75,61 +80,153 @@ def model_device(model: nn.Module) -> torch.device:
     return torch.device("cpu")
 
 
+@contextlib.contextmanager
+def eval_mode(model: nn.Module) -> Iterator[None]:
+    """Eval mode for the block, then every module's own flag back (a model
+    may hold modules in mixed modes, e.g. a frozen teacher inside a
+    distiller, so ``model.train(flag)`` is not enough)."""
+    flags = [(m, m.training) for m in model.modules()]
+    model.eval()
+    try:
+        yield
+    finally:
+        for module, flag in flags:
+            module.training = flag
+
+
 @torch.inference_mode()
 def predict_scores(model: nn.Module, view: View, index: np.ndarray, batch_size: int = 1000,
                    precision: str = "fp32") -> np.ndarray:
     """(N, K) float32 class scores (logits) of ``model`` on pixels ``index``."""
-    was_training = model.training
-    model.eval()
     device = model_device(model)
     out = []
-    try:
+    with eval_mode(model):
         for start in range(0, len(index), batch_size):
             with _autocast(device, precision):
                 out.append(model(view(index[start:start + batch_size])).float().cpu())
-    finally:
-        model.train(was_training)
     return torch.cat(out).numpy() if out else np.zeros((0, 0), np.float32)
+
+
+# --------------------------------------------------------------------------
+# What fit() plugs in: objectives, optimizers, samplers, callbacks
+# --------------------------------------------------------------------------
+
+Objective = Callable[[nn.Module, torch.Tensor, torch.Tensor, np.ndarray],
+                     tuple[torch.Tensor, dict[str, torch.Tensor]]]
+"""``objective(model, x, y, index) -> (logits, {term: loss})``: the batch input,
+its labels and its pixel indices in, the logits to score and the named loss
+terms out; their sum is minimised. It runs under the precision's autocast:
+compute losses on ``.float()`` values."""
+
+OptimizerFactory = Callable[[nn.Module], torch.optim.Optimizer]
+Sampler = Callable[[torch.Generator, np.ndarray, int], Iterable[np.ndarray]]
+"""``sampler(generator, labels, batch_size)`` yields each batch of an epoch
+as positions into the training pixels."""
+
+Transform = Callable[[torch.Tensor, torch.Generator], torch.Tensor]
+"""``transform(x, generator)``: a training batch's input, augmented."""
+
+
+def cross_entropy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, index: np.ndarray
+                  ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """The default objective: the model's logits and their cross-entropy."""
+    logits = model(x)
+    return logits, {"ce": F.cross_entropy(logits.float(), y)}
+
+
+def adam(lr: float) -> OptimizerFactory:
+    """Adam at ``lr`` over every parameter that requires a gradient."""
+    return lambda model: torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=lr)
+
+
+def shuffled_batches(generator: torch.Generator, labels: np.ndarray, batch_size: int
+                     ) -> Iterator[np.ndarray]:
+    """The default sampler: one random permutation a epoch, cut into batches."""
+    order = torch.randperm(len(labels), generator=generator).numpy()
+    for begin in range(0, len(order), batch_size):
+        yield order[begin:begin + batch_size]
+
+
+class Callback:
+    """Hooks into :func:`fit`; override the ones needed. ``model`` is what
+    ``fit`` trains; ``epoch`` counts from 1."""
+
+    def epoch_start(self, epoch: int, model: nn.Module) -> None:
+        """Before the epoch's first batch."""
+
+    def before_step(self, model: nn.Module) -> None:
+        """After ``backward()``, before the optimizer step (gradients can be edited)."""
+
+    def epoch_end(self, epoch: int, model: nn.Module) -> None:
+        """After the epoch's last step, before validation."""
 
 
 @dataclass
 class History:
-    """What happened during :func:`fit`: per-epoch training loss and validation
-    overall accuracy, the epoch whose weights were kept (1-based) and seconds."""
+    """What happened during :func:`fit`: per-epoch training loss (the sum of
+    the objective's terms, sample-weighted), each term on its own, validation
+    overall accuracy of the deployed model, the epoch whose weights were kept
+    (1-based) and seconds."""
 
     train_loss: list[float] = field(default_factory=list)
     val_oa: list[float] = field(default_factory=list)
     best_epoch: int = 0
     seconds: float = 0.0
+    terms: dict[str, list[float]] = field(default_factory=dict)
 
 
 def fit(model: nn.Module, view: View, train_index: np.ndarray, train_labels: np.ndarray,
-        val_index: np.ndarray, val_labels: np.ndarray, *, epochs: int, lr: float,
-        batch_size: int = 100, seed: int = 0, precision: str = "fp32",
-        progress: bool = True) -> History:
-    """Train ``model`` with Adam and cross-entropy; keep the best validation epoch.
+        val_index: np.ndarray, val_labels: np.ndarray, *, epochs: int, lr: float | None = None,
+        batch_size: int = 100, seed: int = 0, precision: str = "fp32", progress: bool = True,
+        objective: Objective = cross_entropy, optimizer: OptimizerFactory | None = None,
+        callbacks: Sequence[Callback] = (), sampler: Sampler = shuffled_batches,
+        transform: Transform | None = None, frozen: Sequence[nn.Module] = (),
+        deployed: nn.Module | None = None) -> History:
+    """Train ``model``; keep the epoch whose deployed model scores best on validation.
 
     Parameters
     ----------
-    view : maps a batch of pixel indices to the model's input (on the model's
+    model : everything that trains: one network, or a module holding
+        several (peers, branches, a distiller's student and projector). Its
+        parameters that require a gradient are optimized.
+    view : maps a batch of pixel indices to the input (on the model's
         device), e.g. ``sampler.patches``.
     train_index, train_labels : pixels the weights are fitted on.
     val_index, val_labels : pixels used only to choose the epoch whose weights
-        are kept (overall accuracy, first best on ties).
+        are kept (overall accuracy of ``deployed``, first best on ties).
     epochs, lr, batch_size : the paper uses batch 100 and lr 1e-3 (Indian
-        Pines) or 8e-4 (Pavia University).
-    seed : shuffling seed (the model's initial weights are the caller's).
+        Pines) or 8e-4 (Pavia University); ``lr`` sets the default optimizer.
+    seed : seeds the batch order and the transforms (the model's initial
+        weights are the caller's).
     precision : ``"fp32"`` or ``"bf16"`` (autocast for forward passes).
+    objective : the loss (:data:`Objective`); cross-entropy by default. An
+        objective that is also a :class:`Callback` gets its hooks.
+    optimizer : builds the optimizer from ``model`` (parameter groups are
+        its choice); Adam at ``lr`` by default.
+    callbacks : :class:`Callback` s (pruning masks, penalties, targets).
+    sampler : the batches of an epoch (:data:`Sampler`); a fresh random
+        order by default.
+    transform : training-time input augmentation (:data:`Transform`).
+    frozen : modules that never train: put in eval mode (batch-norm
+        statistics fixed) and without gradients, whatever the loop does to
+        ``model``, even when they are inside it.
+    deployed : the network that is validated (default ``model``).
     """
     if epochs < 1:
         raise ValueError(f"epochs must be at least 1, got {epochs}")
     if len(train_index) == 0 or len(val_index) == 0:
         raise ValueError("fit needs non-empty training and validation sets")
+    if optimizer is None and lr is None:
+        raise ValueError("fit needs lr (for the default Adam optimizer) or an optimizer factory")
+    deployed = model if deployed is None else deployed
+    for module in frozen:
+        module.eval().requires_grad_(False)
+    hooks = [*callbacks, *([objective] if isinstance(objective, Callback) else [])]
     device = model_device(model)
-    targets = torch.as_tensor(np.asarray(train_labels), dtype=torch.int64, device=device)
+    train_labels = np.asarray(train_labels)
+    targets = torch.as_tensor(train_labels, dtype=torch.int64, device=device)
     val_labels = np.asarray(val_labels)
-    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
-    loss_fn = nn.CrossEntropyLoss()
+    step = (optimizer or adam(lr))(model)
     generator = torch.Generator().manual_seed(seed)
     history, best_state, best_oa = History(), None, -1.0
     start = time.perf_counter()
@@ -137,28 +234,41 @@ def fit(model: nn.Module, view: View, train_index: np.ndarray, train_labels: np.
                disable=not progress, leave=False)
     for epoch in bar:
         model.train()
-        order = torch.randperm(len(train_index), generator=generator).numpy()
-        total, seen = 0.0, 0
-        for begin in range(0, len(order), batch_size):
-            batch = order[begin:begin + batch_size]
+        for module in frozen:
+            module.eval()
+        for hook in hooks:
+            hook.epoch_start(epoch, model)
+        sums: dict[str, float] = {}
+        seen = 0
+        for batch in sampler(generator, train_labels, batch_size):
             if len(batch) < 2 and seen:  # batch norm cannot train on one sample
                 continue
-            optimizer.zero_grad(set_to_none=True)
+            step.zero_grad(set_to_none=True)
+            x = view(train_index[batch])
+            if transform is not None:
+                x = transform(x, generator)
             with _autocast(device, precision):
-                logits = model(view(train_index[batch]))
-            loss = loss_fn(logits.float(), targets[batch])
+                _, terms = objective(model, x, targets[batch], train_index[batch])
+            loss = sum(terms.values())
             loss.backward()
-            optimizer.step()
-            total += loss.item() * len(batch)
+            for hook in hooks:
+                hook.before_step(model)
+            step.step()
+            for name, term in terms.items():
+                sums[name] = sums.get(name, 0.0) + term.item() * len(batch)
             seen += len(batch)
-        scores = predict_scores(model, view, val_index, precision=precision)
+        for hook in hooks:
+            hook.epoch_end(epoch, model)
+        scores = predict_scores(deployed, view, val_index, precision=precision)
         val_oa = float((scores.argmax(axis=1) == val_labels).mean())
-        history.train_loss.append(total / seen)
+        for name, total in sums.items():
+            history.terms.setdefault(name, []).append(total / seen)
+        history.train_loss.append(sum(sums.values()) / seen)
         history.val_oa.append(val_oa)
         if val_oa > best_oa:
             best_oa, history.best_epoch = val_oa, epoch
             best_state = copy.deepcopy(model.state_dict())
-        bar.set_postfix(loss=f"{total / seen:.3f}", val_oa=f"{val_oa:.3f}")
+        bar.set_postfix(loss=f"{history.train_loss[-1]:.3f}", val_oa=f"{val_oa:.3f}")
     model.load_state_dict(best_state)
     history.seconds = time.perf_counter() - start
     return history

@@ -96,3 +96,20 @@ def labels_only_data_dir(tmp_data_dir: Path, shared_data: Path) -> Path:
                 (tmp_data_dir / scene.folder).mkdir(exist_ok=True)
                 shutil.copyfile(source, tmp_data_dir / scene.folder / remote.name)
     return tmp_data_dir
+
+
+@pytest.fixture(scope="session")
+def trained_cnn2d(tmp_path_factory):
+    """The paper's CNN2D (40 PCA components, 19x19 patches) trained once per
+    test session on the Indian Pines twin, in a store of its own: the
+    network, its record, data, input view, config and store. Tests that
+    change the store work on a copy."""
+    from hsilib.experiments import Config, ResultStore, config_view, trained_model
+
+    with pytest.MonkeyPatch.context() as patch:
+        _set_env(patch)
+        config = Config(model="cnn2d", epochs=2, data_source="twin", precision="bf16").resolved()
+        store = ResultStore(tmp_path_factory.mktemp("trained-cnn2d"))
+        model, record, data = trained_model(config, store, device="cpu", progress=False)
+    return {"model": model, "record": record, "data": data, "config": config, "store": store,
+            "view": config_view(config, data)}

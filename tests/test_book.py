@@ -45,3 +45,45 @@ def test_notebook_defaults_reads_the_parameters_cell():
 def test_every_chapter_opens_with_its_title(stem):
     first = json.loads(notebook_sources()[stem].read_text())["cells"][0]
     assert first["cell_type"] == "markdown" and "".join(first["source"]).startswith("# ")
+
+
+@pytest.mark.parametrize("stem", sorted(notebook_sources()))
+def test_code_is_collapsed_except_the_parameters(stem):
+    cells = json.loads(notebook_sources()[stem].read_text())["cells"]
+    for cell in (c for c in cells if c["cell_type"] == "code"):
+        tags = cell.get("metadata", {}).get("tags", [])
+        assert ("parameters" in tags) != ("hide-input" in tags), (stem, cell.get("id"), tags)
+
+
+@pytest.mark.slow
+def test_book_run_shows_progress_and_records_each_chapters_time(tmp_path, monkeypatch, capsys):
+    """A two-cell chapter reporting three runs: the terminal shows them, and the
+    "About this build" page lists the chapter with its measured time."""
+    import nbformat
+
+    from hsilib import book
+
+    sources, outputs = tmp_path / "notebooks", tmp_path / "book"
+    sources.mkdir()
+    chapter = nbformat.v4.new_notebook()
+    chapter.cells = [
+        nbformat.v4.new_code_cell("runs = 3", metadata={"tags": ["parameters"]}),
+        nbformat.v4.new_code_cell(
+            "import time\nfrom hsilib.progress import report_progress\n"
+            "for done in range(1, runs + 1):\n"
+            "    time.sleep(0.4)\n"
+            "    report_progress(done, runs, f'run {done}')\n")]
+    nbformat.write(chapter, sources / "01_tiny.ipynb")
+    monkeypatch.setattr(book, "SOURCES", sources)
+    monkeypatch.setattr(book, "OUTPUTS", outputs)
+    book.run_notebooks("smoke")
+    shown = capsys.readouterr().err
+    assert "01_tiny: runs" in shown and "3/3" in shown and "run 3" in shown
+    info = json.loads((outputs / "build_info.json").read_text())
+    seconds = info["chapters"]["01_tiny"]["seconds"]
+    assert seconds >= 1.2  # the cell sleeps 3 x 0.4 s
+    assert info["machine"]["cores"] >= 1 and set(info["data_sources"]) == {"indian_pines", "pavia_university"}
+    about = (outputs / "about.md").read_text()
+    assert about.startswith("# About this build")
+    assert f"| 01_tiny | smoke | {seconds / 60:.1f} |" in about
+    assert info["machine"]["cpu"] in about

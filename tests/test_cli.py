@@ -1,6 +1,7 @@
 """The command line: exit codes, one-line errors, and what each command reports."""
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -102,3 +103,50 @@ def test_summary_options_and_errors(small_cache):
     assert bad.returncode == 1 and "scikit-learn" in bad.stderr and "cnn2d" in bad.stderr
     unknown = run("summary", "resnet", data_dir=small_cache)
     assert unknown.returncode == 1 and "unknown model 'resnet'" in unknown.stderr
+
+
+def in_process(capsys, *args: str) -> tuple[int, str, str]:
+    """Run the command line in this process: exit code, stdout, stderr."""
+    from hsilib.cli import main
+
+    try:
+        code = main(list(args))
+    except SystemExit as exit:  # argparse refuses bad arguments this way
+        code = exit.code
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_summary_of_a_table_5_network_prints_table_4s_counts(capsys):
+    code, out, err = in_process(capsys, "summary", "cnn2d", "--scene", "indian_pines",
+                                "--widths", "15,30,30")
+    assert code == 0, err
+    params = {line.split()[0]: line.split()[3] for line in out.splitlines()
+              if line.split() and line.split()[0] in ("conv1", "conv2", "fc1", "fc2")}
+    assert params == {"conv1": "15,015", "conv2": "11,280", "fc1": "22,530", "fc2": "496"}
+    assert "(conv, linear, LSTM): 49,321" in out and "all parameters (PyTorch's count): 49,411" in out
+
+
+@pytest.mark.parametrize("args, message", [
+    (("--patch", "0"), "--patch: must be a positive integer, got 0"),
+    (("--components", "0"), "--components: must be a positive integer, got 0"),
+    (("--components", "-3"), "--components: must be a positive integer, got -3"),
+    (("--patch", "18"), "--patch must be odd, got 18"),
+    (("--widths", "15,x"), "--widths: must be positive integers separated by commas"),
+    (("--widths", "15,30"), r"widths must be 3 positive integers \(conv1, conv2, fc1\)"),
+])
+def test_summary_refuses_what_it_cannot_build(capsys, args, message):
+    code, _, err = in_process(capsys, "summary", "cnn2d", *args)
+    assert code != 0
+    assert re.search(message, err), err
+
+
+def test_methods_lists_every_compression_method_with_its_family_and_source(capsys):
+    from hsilib.compress import METHODS
+
+    code, out, _ = in_process(capsys, "methods")
+    assert code == 0
+    rows = {line.split()[0]: line for line in out.splitlines()[1:]}
+    assert list(rows) == list(METHODS)
+    assert "Static Quantization" in rows["static"] and "quantization" in rows["static"]
+    assert "Jacob et al." in rows["qat"]

@@ -20,18 +20,16 @@ import torch
 from torch import nn
 
 from hsilib import measure
-from hsilib.compress import runs
-from hsilib.compress.quantize import LabelledData, layer_dtypes, quantize
-from hsilib.compress.runs import QuantConfig, run_quantization
+from hsilib.compress import QuantConfig
+from hsilib.compress import quantization
+from hsilib.compress.quantization import LabelledData, layer_dtypes, quantize
 from hsilib.data.load import TwinDataWarning
-from hsilib.experiments import Config, ResultStore, model_view, trained_model
+from hsilib.experiments import Config, ResultStore, run, runner
 from hsilib.models import get_model
 from hsilib.train import predict_scores
 
 MODES = ("dynamic", "static", "qat")
-# The paper's CNN2D (40 PCA components, 19x19 patches) on the Indian Pines twin.
-CNN2D_BASE = Config(model="cnn2d", epochs=5, data_source="twin", precision="bf16")
-# A cheap baseline for the tests of the cached runs.
+# A cheap base network for the tests of the cached runs.
 MLP_BASE = Config(model="mlp", epochs=1, data_source="twin")
 BANDS, CLASSES = 200, 16  # Indian Pines' standardized bands and classes
 
@@ -45,17 +43,13 @@ def _state_copy(model: nn.Module) -> dict[str, torch.Tensor]:
 # --------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
-def cnn2d(tmp_path_factory):
-    """The trained CNN2D, its data, view and an example batch, in a store of its own."""
-    store = ResultStore(tmp_path_factory.mktemp("quantize-store"))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", TwinDataWarning)
-        model, record, data = trained_model(CNN2D_BASE, store, device="cpu", progress=False)
-    config = CNN2D_BASE.resolved()
-    view = model_view(get_model(config.model), data.features, config.patch_size)
-    return {"model": model, "record": record, "data": data, "view": view, "config": config,
-            "store": store, "example": view(data.test_idx[:1]),
-            "fp32_predictions": predict_scores(model, view, data.test_idx).argmax(axis=1)}
+def cnn2d(trained_cnn2d):
+    """The session's trained CNN2D (the paper's: 40 PCA components, 19x19
+    patches, on the Indian Pines twin), with an example batch and its
+    float predictions."""
+    view, data = trained_cnn2d["view"], trained_cnn2d["data"]
+    return {**trained_cnn2d, "example": view(data.test_idx[:1]),
+            "fp32_predictions": predict_scores(trained_cnn2d["model"], view, data.test_idx).argmax(axis=1)}
 
 
 @pytest.fixture(scope="module")
@@ -391,31 +385,36 @@ def test_cnn1d_file_is_under_a_third_of_the_float_file():
 # 10. Cached quantization runs
 # --------------------------------------------------------------------------
 
-def test_run_quantization_stores_a_record_and_reuses_it(tmp_path, monkeypatch):
+def test_quantization_runs_through_the_runner_and_is_cached(tmp_path, monkeypatch):
     store = ResultStore(tmp_path)
     config = QuantConfig(MLP_BASE, "static")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", TwinDataWarning)
-        record = run_quantization(config, store, device="cpu", progress=False)
+        record = run(config, store, device="cpu", progress=False)
+        base_model, base_record, data = runner.trained_model(MLP_BASE, store, progress=False)
     assert record["key"] == config.key() and record["kind"] == "quantize"
-    assert record["base_key"] == MLP_BASE.key()
-    assert 0.0 <= record["agreement"] <= 1.0
+    assert record["base_key"] == MLP_BASE.key() == base_record["key"]
+    assert record["dependencies"] == [MLP_BASE.key()]
+    # Agreement: the share of test pixels where int8 and float32 predictions match.
+    view = runner.config_view(MLP_BASE.resolved(), data)
+    fp32 = predict_scores(base_model, view, data.test_idx).argmax(axis=1)
+    assert record["agreement"] == pytest.approx((np.asarray(record["test_predictions"]) == fp32).mean())
+    assert record["base_metrics"]["top1"] == pytest.approx((fp32 == data.test_y).mean())
     assert record["calibration_used"] == min(1000, record["counts"]["fit"])
-    for measured in (record["fp32_measure"], record["measure"]):
-        assert measured["latency_ms_median"] > 0 and measured["throughput_per_s"] > 0
-    assert record["measure"]["params"] == record["fp32_measure"]["params"]
-    assert record["measure"]["memory_mb_serialized"] < record["fp32_measure"]["memory_mb_serialized"]
+    assert record["measure"]["params"] == record["base_measure"]["params"] == 31_047
+    assert record["measure"]["memory_mb_serialized"] < 0.5 * record["base_measure"]["memory_mb_serialized"]
     assert {row["weight"] for row in record["layer_dtypes"]} == {"qint8"}
-    assert len(record["test_predictions"]) == record["counts"]["test"]
+    assert len(record["test_predictions"]) == record["counts"]["test"] == len(data.test_idx)
+    assert not store.weights_path(record["key"]).exists()  # packed int8 weights are not kept
     path = store.path(record["key"])
     stamp = path.stat().st_mtime_ns
 
     def boom(*args, **kwargs):
         raise AssertionError("a cached quantization run was recomputed")
 
-    monkeypatch.setattr(runs, "quantize", boom)
-    monkeypatch.setattr(runs, "trained_model", boom)
-    assert run_quantization(config, store, device="cpu", progress=False) == record
+    monkeypatch.setattr(quantization, "quantize", boom)
+    monkeypatch.setattr(runner, "trained_model", boom)
+    assert run(config, store, device="cpu", progress=False) == record
     assert path.stat().st_mtime_ns == stamp
 
 

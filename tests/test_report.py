@@ -38,3 +38,66 @@ def test_method_the_paper_lacks_has_no_paper_value():
 def test_prediction_map_places_predictions_and_leaves_the_rest_unlabelled():
     labels = report.prediction_map((2, 3), np.array([1, 5]), np.array([4, 0]))
     assert labels.tolist() == [[-1, 4, -1], [-1, -1, 0]]
+
+
+# ---------------------------------------------------------------- compressed beside its base
+
+def measured(latency, memory, throughput, params=100):
+    return {"params": params, "params_all": params, "macs_per_sample": 10, "memory_mb_serialized": memory,
+            "memory_mb_theoretical": memory, "latency_ms_median": latency, "throughput_per_s": throughput}
+
+
+def metrics(top1):
+    return {"top1": top1, "top5": 1.0, "oa": top1, "aa": top1, "kappa": 0.5}
+
+
+def compressed(key, base_key, method, top1, latency, memory, throughput, seed=0, **extra):
+    return {"key": key, "base_key": base_key, "method": method, "method_title": method.title(),
+            "model_title": "CNN2D", "metrics": metrics(top1), "measure": measured(latency, memory, throughput),
+            "agreement": 0.9, "wall_s": 2.0, "compress_s": 1.0,
+            "config": {"mode": method, "base": {"model": "cnn2d", "scene": "indian_pines",
+                                                 "split": "disjoint", "seed": seed, "data_source": "twin"}},
+            **extra}
+
+
+def test_comparison_frame_puts_each_compressed_network_beside_its_base():
+    base = {"key": "b", "metrics": metrics(0.80), "measure": measured(4.0, 2.0, 100.0)}
+    same_run = compressed("q1", "b", "static", 0.82, 1.0, 0.5, 400.0,
+                          base_metrics=metrics(0.81), base_measure=measured(3.0, 2.0, 80.0))
+    from_record = compressed("q2", "b", "dynamic", 0.79, 2.0, 1.0, 150.0)
+    frame = report.comparison_frame([same_run, from_record], bases={"b": base}, base_title="float32")
+    assert frame["method"].tolist() == ["base", "static", "dynamic"]
+    static, dynamic = frame.iloc[1], frame.iloc[2]
+    # Measured in the same run: compared with those numbers, not the base record's.
+    assert static["latency_speedup"] == pytest.approx(3.0) and static["size_ratio"] == pytest.approx(0.25)
+    assert static["throughput_ratio"] == pytest.approx(5.0)
+    assert static["top1_change"] == pytest.approx(1.0)
+    # Without them, the base's own record.
+    assert dynamic["latency_speedup"] == pytest.approx(2.0) and dynamic["size_ratio"] == pytest.approx(0.5)
+    assert dynamic["top1_change"] == pytest.approx(-1.0)
+    # One base row: the mean of the base's measurements over the runs that name it.
+    assert frame.iloc[0]["method_title"] == "float32"
+    assert frame.iloc[0]["latency_ms"] == pytest.approx(3.5)
+    with pytest.raises(ValueError, match="q2 was not measured beside its base b"):
+        report.comparison_frame([from_record])
+
+
+def test_compression_summary_gives_each_method_its_means_and_ranges():
+    base = {"key": "b", "metrics": metrics(0.80), "measure": measured(4.0, 2.0, 100.0)}
+    frame = report.comparison_frame(
+        [compressed("a", "b", "static", 0.82, 1.0, 0.5, 400.0),
+         compressed("c", "b", "static", 0.78, 2.0, 0.5, 200.0, seed=1)], bases={"b": base})
+    summary = report.compression_summary(frame)
+    assert summary.index.tolist() == ["static"]
+    assert summary.loc["static", "speed-up, batch 1"] == "×3.00 (2.00–4.00)"
+    assert summary.loc["static", "size"] == "25% of the base"
+    assert summary.loc["static", "top-1 change (points)"] == f"0.0 ± {np.std([2.0, -2.0], ddof=1):.1f}"
+
+
+def test_paper_labels_name_rows_as_the_table_prints_them():
+    frame = pd.DataFrame({"method": ["base", "static", "base", "static"],
+                          "model": ["cnn2d", "cnn2d", "mlp", "mlp"],
+                          "model_title": ["CNN2D (c=40)", "CNN2D (c=40)", "MLP", "MLP"],
+                          "method_title": ["float32", "Static Quantization"] * 2})
+    assert report.paper_labels(frame, 10, ["cnn2d"]).tolist() == [
+        "CNN2D", "Static Quantization", "MLP", "MLP + Static Quantization"]

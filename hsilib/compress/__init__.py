@@ -1,8 +1,11 @@
-"""Compression methods: quantization (:mod:`hsilib.compress.quantize`)."""
+"""Compression methods, registered by name (:mod:`hsilib.compress.methods`):
+quantization (:mod:`hsilib.compress.quantization`)."""
 
-from .quantize import (ENGINES, MODES, OBSERVER_NAMES, LabelledData, LayerDtype, Quantized,
-                       check_engine, check_settings, get_mode, layer_dtypes, quantize,
-                       select_engine)
+from .methods import METHODS, Method, get_method, register_method
+from .quantization import (ENGINES, MODES, OBSERVER_NAMES, LabelledData, LayerDtype, QuantConfig,
+                       Quantized, check_engine, check_settings, get_mode, layer_dtypes, quantize,
+                       quantization_grid, select_engine)
 
-__all__ = ["ENGINES", "MODES", "OBSERVER_NAMES", "LabelledData", "LayerDtype", "Quantized",
-           "check_engine", "check_settings", "get_mode", "layer_dtypes", "quantize", "select_engine"]
+__all__ = ["ENGINES", "METHODS", "MODES", "Method", "OBSERVER_NAMES", "LabelledData", "LayerDtype",
+           "QuantConfig", "Quantized", "check_engine", "check_settings", "get_method", "get_mode",
+           "layer_dtypes", "quantization_grid", "quantize", "register_method", "select_engine"]

@@ -60,6 +60,19 @@ class DisjointMasks:
     label_map: tuple[int, ...] | None = None
 
 
+def water_band_ranges(bands: tuple[int, ...]) -> str:
+    """Band numbers as runs, in words: ``(104, 105, 106, 150, 220)`` gives
+    ``"104-106, 150 and 220"``."""
+    runs: list[list[int]] = []
+    for band in sorted(bands):
+        if runs and band == runs[-1][-1] + 1:
+            runs[-1].append(band)
+        else:
+            runs.append([band])
+    parts = [f"{r[0]}-{r[-1]}" if len(r) > 1 else str(r[0]) for r in runs]
+    return parts[0] if len(parts) == 1 else f"{', '.join(parts[:-1])} and {parts[-1]}"
+
+
 @dataclass(frozen=True)
 class Scene:
     """A registered benchmark scene.

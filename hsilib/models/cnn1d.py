@@ -40,14 +40,14 @@ positions), fc2 909, i.e. 33,509 (+200 batch norm = 33,709).
 
 from __future__ import annotations
 
-import torch
 from torch import nn
 from torch.nn import functional as F  # F.relu: FX quantization fuses it with the layer before
 
+from .network import Network, Stage
 from .registry import ModelSpec, register
 
 
-class CNN1D(nn.Module):
+class CNN1D(Network):
     """Conv1d - ReLU - MaxPool - FC - BN - ReLU - FC on a pixel's spectrum.
 
     Parameters
@@ -60,8 +60,12 @@ class CNN1D(nn.Module):
     hidden : units of the first fully connected layer (100).
 
     Input ``(N, B)`` spectra (the ``PatchSampler.spectra`` view), output
-    ``(N, n_classes)`` logits.
+    ``(N, n_classes)`` logits. Taps: ``conv1`` (after ReLU), ``pool``,
+    ``fc1`` (after BN and ReLU) and ``logits``.
     """
+
+    prunable = ("conv1", "fc1")
+    classifier = "fc2"
 
     def __init__(self, in_channels: int, n_classes: int, filters: int = 20,
                  kernel_size: int = 24, pool: int = 5, hidden: int = 100):
@@ -76,18 +80,19 @@ class CNN1D(nn.Module):
         self.bn1 = nn.BatchNorm1d(hidden)
         self.fc2 = nn.Linear(hidden, n_classes)
 
-    def features(self, x: torch.Tensor) -> torch.Tensor:
-        """Flattened output of the convolutional part."""
-        return self.pool(F.relu(self.conv1(x.unsqueeze(1)))).flatten(1)
+    def stages(self) -> tuple[Stage, ...]:
+        return (Stage("conv1", ("conv1",), lambda x: F.relu(self.conv1(x.unsqueeze(1)))),
+                Stage("pool", ("pool",), lambda x: self.pool(x)),
+                Stage("fc1", ("fc1", "bn1"), lambda x: F.relu(self.bn1(self.fc1(x.flatten(1))))),
+                Stage("logits", ("fc2",), lambda x: self.fc2(x)))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc2(F.relu(self.bn1(self.fc1(self.features(x)))))
 
-
-def build_cnn1d(channels: int, n_classes: int, patch_size: int) -> CNN1D:
-    """Registry builder (``patch_size`` is unused: the model sees one pixel)."""
-    return CNN1D(channels, n_classes)
+def build_cnn1d(channels: int, n_classes: int, patch_size: int,
+                widths: tuple[int, int] = (20, 100)) -> CNN1D:
+    """Registry builder (``patch_size`` is unused: the model sees one pixel);
+    ``widths`` are conv1's filters and fc1's units."""
+    return CNN1D(channels, n_classes, filters=widths[0], hidden=widths[1])
 
 
 register(ModelSpec("cnn1d", "CNN1D", "torch", "spectrum", components=None, patch_size=1,
-                   build=build_cnn1d))
+                   build=build_cnn1d, network=CNN1D))

@@ -9,14 +9,14 @@ conv2 125,100, fc1 250,100, and 1,616 for fc2 on Indian Pines' 16 classes).
 
 from __future__ import annotations
 
-import torch
 from torch import nn
 from torch.nn import functional as F  # F.relu: FX quantization fuses it with the layer before
 
+from .network import Network, Stage
 from .registry import ModelSpec, register
 
 
-class CNN2D(nn.Module):
+class CNN2D(Network):
     """Conv(5x5) - BN - ReLU - Conv(5x5) - BN - ReLU - MaxPool(2) - FC - ReLU - FC.
 
     Parameters
@@ -24,10 +24,17 @@ class CNN2D(nn.Module):
     in_channels : input channels (PCA components; the paper uses 40, or 1).
     n_classes : output classes.
     patch_size : odd side of the input patch (19 in the paper).
-    filters : filters of the two convolutions (50, 100 in the paper; pruning
-        makes them smaller).
-    hidden : units of the first fully connected layer (100).
+    filters : filters of the two convolutions (50, 100 in the paper; pruned
+        and student networks are narrower: Table 5's 15/30, 10/20, 5/10).
+    hidden : units of the first fully connected layer (100; 30/20/10).
+
+    Taps (:meth:`~hsilib.models.network.Network.forward_features`):
+    ``conv1`` (after BN and ReLU), ``conv2`` (after BN and ReLU, before
+    pooling), ``pool``, ``fc1`` (after ReLU) and ``logits``.
     """
+
+    prunable = ("conv1", "conv2", "fc1")
+    classifier = "fc2"
 
     def __init__(self, in_channels: int, n_classes: int, patch_size: int = 19,
                  filters: tuple[int, int] = (50, 100), hidden: int = 100):
@@ -43,23 +50,22 @@ class CNN2D(nn.Module):
         self.fc1 = nn.Linear(filters[1] * side * side, hidden)
         self.fc2 = nn.Linear(hidden, n_classes)
 
-    def features(self, x: torch.Tensor) -> torch.Tensor:
-        """Flattened output of the convolutional part."""
-        x = F.relu(self.bn1(self.conv1(x)))
-        x = self.pool(F.relu(self.bn2(self.conv2(x))))
-        return x.flatten(1)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc2(F.relu(self.fc1(self.features(x))))
+    def stages(self) -> tuple[Stage, ...]:
+        return (Stage("conv1", ("conv1", "bn1"), lambda x: F.relu(self.bn1(self.conv1(x)))),
+                Stage("conv2", ("conv2", "bn2"), lambda x: F.relu(self.bn2(self.conv2(x)))),
+                Stage("pool", ("pool",), lambda x: self.pool(x)),
+                Stage("fc1", ("fc1",), lambda x: F.relu(self.fc1(x.flatten(1)))),
+                Stage("logits", ("fc2",), lambda x: self.fc2(x)))
 
 
-def build_cnn2d(channels: int, n_classes: int, patch_size: int) -> CNN2D:
-    """Registry builder."""
-    return CNN2D(channels, n_classes, patch_size=patch_size)
+def build_cnn2d(channels: int, n_classes: int, patch_size: int,
+                widths: tuple[int, int, int] = (50, 100, 100)) -> CNN2D:
+    """Registry builder; ``widths`` are conv1, conv2 and fc1's."""
+    return CNN2D(channels, n_classes, patch_size=patch_size, filters=widths[:2], hidden=widths[2])
 
 
 # The same network on one PCA channel (spatial only) and on 40 (spatial-spectral).
 register(ModelSpec("cnn2d_c1", "CNN2D (c=1)", "torch", "patch", components=1, patch_size=19,
-                   build=build_cnn2d))
+                   build=build_cnn2d, network=CNN2D))
 register(ModelSpec("cnn2d", "CNN2D (c=40)", "torch", "patch", components=40, patch_size=19,
-                   build=build_cnn2d))
+                   build=build_cnn2d, network=CNN2D))

@@ -37,14 +37,14 @@ A cheaper model can be built with the constructor's arguments (e.g. a smaller
 
 from __future__ import annotations
 
-import torch
 from torch import nn
 from torch.nn import functional as F  # F.relu: FX quantization fuses it with the layer before
 
+from .network import Network, Stage
 from .registry import ModelSpec, register
 
 
-class CNN3D(nn.Module):
+class CNN3D(Network):
     """Conv3d - BN - ReLU - Conv3d - BN - ReLU - MaxPool - FC - BN - ReLU - FC.
 
     Parameters
@@ -58,8 +58,13 @@ class CNN3D(nn.Module):
     hidden : units of the first fully connected layer (300).
 
     Input ``(N, 1, C, s, s)`` cubes (the ``PatchSampler.cubes`` view), output
-    ``(N, n_classes)`` logits.
+    ``(N, n_classes)`` logits. Taps: ``conv1``, ``conv2`` (after BN and
+    ReLU; ``conv2`` before pooling), ``pool``, ``fc1`` (after BN and ReLU)
+    and ``logits``.
     """
+
+    prunable = ("conv1", "conv2", "fc1")
+    classifier = "fc2"
 
     def __init__(self, in_channels: int, n_classes: int, patch_size: int = 19,
                  filters: tuple[int, int] = (32, 64), depths: tuple[int, int] = (24, 16),
@@ -80,20 +85,19 @@ class CNN3D(nn.Module):
         self.bn3 = nn.BatchNorm1d(hidden)
         self.fc2 = nn.Linear(hidden, n_classes)
 
-    def features(self, x: torch.Tensor) -> torch.Tensor:
-        """Flattened output of the convolutional part."""
-        x = F.relu(self.bn1(self.conv1(x)))
-        x = self.pool(F.relu(self.bn2(self.conv2(x))))
-        return x.flatten(1)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc2(F.relu(self.bn3(self.fc1(self.features(x)))))
+    def stages(self) -> tuple[Stage, ...]:
+        return (Stage("conv1", ("conv1", "bn1"), lambda x: F.relu(self.bn1(self.conv1(x)))),
+                Stage("conv2", ("conv2", "bn2"), lambda x: F.relu(self.bn2(self.conv2(x)))),
+                Stage("pool", ("pool",), lambda x: self.pool(x)),
+                Stage("fc1", ("fc1", "bn3"), lambda x: F.relu(self.bn3(self.fc1(x.flatten(1))))),
+                Stage("logits", ("fc2",), lambda x: self.fc2(x)))
 
 
-def build_cnn3d(channels: int, n_classes: int, patch_size: int) -> CNN3D:
-    """Registry builder."""
-    return CNN3D(channels, n_classes, patch_size=patch_size)
+def build_cnn3d(channels: int, n_classes: int, patch_size: int,
+                widths: tuple[int, int, int] = (32, 64, 300)) -> CNN3D:
+    """Registry builder; ``widths`` are conv1, conv2 and fc1's."""
+    return CNN3D(channels, n_classes, patch_size=patch_size, filters=widths[:2], hidden=widths[2])
 
 
 register(ModelSpec("cnn3d", "CNN3D", "torch", "cube", components=40, patch_size=19,
-                   build=build_cnn3d))
+                   build=build_cnn3d, network=CNN3D))

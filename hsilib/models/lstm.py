@@ -47,10 +47,11 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .network import Network, Stage
 from .registry import ModelSpec, register
 
 
-class SpectralLSTM(nn.Module):
+class SpectralLSTM(Network):
     """Stacked LSTM over a pixel's spectrum, all outputs flattened, one FC layer.
 
     Parameters
@@ -64,8 +65,12 @@ class SpectralLSTM(nn.Module):
         by ``T``). 1 (default) feeds the whole spectrum as one step.
 
     Input ``(N, B)`` spectra (the ``PatchSampler.spectra`` view), output
-    ``(N, n_classes)`` logits.
+    ``(N, n_classes)`` logits. Taps: ``lstm`` (every step's output of the
+    last layer, flattened) and ``logits``. Its width is not an argument: it
+    has no prunable layer.
     """
+
+    classifier = "fc"
 
     def __init__(self, in_channels: int, n_classes: int, hidden: int = 64, layers: int = 2,
                  steps: int = 1):
@@ -76,9 +81,13 @@ class SpectralLSTM(nn.Module):
         self.lstm = nn.LSTM(in_channels // steps, hidden, num_layers=layers, batch_first=True)
         self.fc = nn.Linear(steps * hidden, n_classes)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def stages(self) -> tuple[Stage, ...]:
+        return (Stage("lstm", ("lstm",), self._sequence),
+                Stage("logits", ("fc",), lambda x: self.fc(x)))
+
+    def _sequence(self, x: torch.Tensor) -> torch.Tensor:
         out, _ = self.lstm(x.reshape(x.shape[0], self.steps, -1))  # (N, T, hidden)
-        return self.fc(out.flatten(1))
+        return out.flatten(1)
 
 
 def build_lstm(channels: int, n_classes: int, patch_size: int) -> SpectralLSTM:
@@ -87,4 +96,4 @@ def build_lstm(channels: int, n_classes: int, patch_size: int) -> SpectralLSTM:
 
 
 register(ModelSpec("lstm", "LSTM", "torch", "spectrum", components=None, patch_size=1,
-                   build=build_lstm))
+                   build=build_lstm, network=SpectralLSTM))

@@ -16,10 +16,10 @@ gives 78 hidden units and 8,823 parameters.
 
 from __future__ import annotations
 
-import torch
 from torch import nn
 from torch.nn import functional as F  # F.relu: FX quantization fuses it with the layer before
 
+from .network import Network, Stage
 from .registry import ModelSpec, register
 
 
@@ -28,7 +28,7 @@ def default_hidden(in_channels: int) -> int:
     return (2 * in_channels) // 3 + 10
 
 
-class MLP(nn.Module):
+class MLP(Network):
     """Linear - ReLU - Linear on a pixel's spectrum.
 
     Parameters
@@ -39,8 +39,11 @@ class MLP(nn.Module):
         reference code of Paoletti et al. (2019) (143 for 200 bands).
 
     Input ``(N, B)`` spectra (the ``PatchSampler.spectra`` view), output
-    ``(N, n_classes)`` logits.
+    ``(N, n_classes)`` logits. Taps: ``fc1`` (after ReLU) and ``logits``.
     """
+
+    prunable = ("fc1",)
+    classifier = "fc2"
 
     def __init__(self, in_channels: int, n_classes: int, hidden: int | None = None):
         super().__init__()
@@ -48,14 +51,17 @@ class MLP(nn.Module):
         self.fc1 = nn.Linear(in_channels, hidden)
         self.fc2 = nn.Linear(hidden, n_classes)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc2(F.relu(self.fc1(x)))
+    def stages(self) -> tuple[Stage, ...]:
+        return (Stage("fc1", ("fc1",), lambda x: F.relu(self.fc1(x))),
+                Stage("logits", ("fc2",), lambda x: self.fc2(x)))
 
 
-def build_mlp(channels: int, n_classes: int, patch_size: int) -> MLP:
-    """Registry builder (``patch_size`` is unused: the model sees one pixel)."""
-    return MLP(channels, n_classes)
+def build_mlp(channels: int, n_classes: int, patch_size: int,
+              widths: tuple[int] | None = None) -> MLP:
+    """Registry builder (``patch_size`` is unused: the model sees one pixel);
+    ``widths`` is the hidden layer's, by default the reference rule's."""
+    return MLP(channels, n_classes, hidden=None if widths is None else widths[0])
 
 
 register(ModelSpec("mlp", "MLP", "torch", "spectrum", components=None, patch_size=1,
-                   build=build_mlp))
+                   build=build_mlp, network=MLP))

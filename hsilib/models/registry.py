@@ -38,9 +38,12 @@ class ModelSpec:
         standardized bands.
     patch_size : default odd patch side (1 for spectral models).
     build : ``build(channels, n_classes, patch_size)`` -> a ``torch.nn.Module``
-        or an unfitted scikit-learn estimator.
+        or an unfitted scikit-learn estimator; a network with prunable layers
+        also takes ``widths=`` (their output widths, in forward order).
     grid : for scikit-learn models, hyperparameter values tried on the
         validation split (``{"C": [1, 10, 100]}``); empty for torch models.
+    network : the torch class built (a :class:`~hsilib.models.network.Network`);
+        ``None`` for scikit-learn models.
     """
 
     name: str
@@ -51,6 +54,33 @@ class ModelSpec:
     patch_size: int
     build: Callable[[int, int, int], Any]
     grid: dict[str, list] = field(default_factory=dict)
+    network: type | None = None
+
+    @property
+    def prunable(self) -> tuple[str, ...]:
+        """Layers whose output width a config can set (none for scikit-learn models)."""
+        return self.network.prunable if self.network is not None else ()
+
+    def check_widths(self, widths) -> tuple[int, ...]:
+        """``widths`` as a tuple if it gives one positive integer per prunable
+        layer, else a clear error."""
+        if not self.prunable:
+            raise ValueError(f"model {self.name!r} has no prunable layers: it takes no widths")
+        widths = tuple(widths) if isinstance(widths, (list, tuple)) else (widths,)
+        if len(widths) != len(self.prunable) or not all(
+                type(w) is int and w >= 1 for w in widths):
+            raise ValueError(f"{self.name} widths must be {len(self.prunable)} positive integers "
+                             f"({', '.join(self.prunable)}), got {widths}")
+        return widths
+
+    def make(self, channels: int, n_classes: int, patch_size: int | None = None,
+             widths: tuple[int, ...] | None = None):
+        """Build the model (``patch_size`` ``None``: the default; ``widths``
+        ``None``: the paper's widths)."""
+        patch = self.patch_size if patch_size is None else patch_size
+        if widths is None:
+            return self.build(channels, n_classes, patch)
+        return self.build(channels, n_classes, patch, widths=self.check_widths(widths))
 
     def __post_init__(self) -> None:
         if self.family not in FAMILIES:
@@ -81,10 +111,12 @@ def get_model(name: str) -> ModelSpec:
             f"unknown model {name!r}; registered: {', '.join(MODELS)}") from None
 
 
-def build_model(name: str, channels: int, n_classes: int, patch_size: int | None = None):
-    """Build model ``name`` for ``channels`` inputs and ``n_classes`` outputs."""
-    spec = get_model(name)
-    return spec.build(channels, n_classes, spec.patch_size if patch_size is None else patch_size)
+def build_model(name: str, channels: int, n_classes: int, patch_size: int | None = None,
+                widths: tuple[int, ...] | None = None):
+    """Build model ``name`` for ``channels`` inputs and ``n_classes`` outputs
+    (``widths``: its prunable layers' widths, e.g. ``(15, 30, 30)`` for
+    Table 5's 90% CNN2D)."""
+    return get_model(name).make(channels, n_classes, patch_size, widths)
 
 
 def example_input(name: str, channels: int, patch_size: int | None = None, batch: int = 1):

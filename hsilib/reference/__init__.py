@@ -44,6 +44,7 @@ __all__ = [
     "TABLES",
     "ReferenceLookupError",
     "load_reference",
+    "paper_name",
     "paper_value",
     "paper_values",
 ]
@@ -217,3 +218,20 @@ def paper_value(
                 if method not in set(known["method"]) else "")
         raise ReferenceLookupError(f"no published number for {asked}{hint}")
     return float(rows["value"].iloc[0])
+
+
+# Our names (a registered model or compression method) -> the row label a
+# table prints, where it differs from the model's title (Table 3 prints the
+# titles of the model registry).
+PAPER_NAMES: dict[int, dict[str, str]] = {
+    10: {"mlp": "MLP", "cnn1d": "CNN1D", "cnn2d": "CNN2D", "dynamic": "Dynamic Quantization",
+         "static": "Static Quantization", "qat": "Quantization Aware Training"},
+}
+
+
+def paper_name(table: int, name: str) -> str | None:
+    """The row label ``table`` prints for our model or method ``name``, or
+    ``None`` where the table has no such row."""
+    if table not in TABLES:
+        raise ValueError(f"unknown table {table!r}: the reference holds Tables 3 to 13")
+    return PAPER_NAMES.get(table, {}).get(name)

@@ -35,6 +35,8 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import dataclasses
+import time
 import warnings
 from dataclasses import dataclass
 from typing import Callable, Iterator
@@ -43,7 +45,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..train import History, View, fit
+from ..experiments import Config, Experiment, Outcome, RunContext, register_kind
+from ..models import get_model
+from ..train import History, View, fit, predict_scores
+from .methods import Method, register_method
 
 # Engines torch.ao can pack for, and whether their activation observers drop
 # one bit (x86/FBGEMM's int8 multiply-add can overflow with the full range).
@@ -160,7 +165,8 @@ class QuantMode:
 
     ``data`` is what it needs (the paper's Table 2): ``"none"``,
     ``"unlabeled"`` or ``"labeled"``; ``settings`` the :func:`quantize`
-    arguments it uses (the others do not change its result).
+    arguments it uses (the others do not change its result); ``source``
+    the work it follows.
     """
 
     name: str
@@ -168,6 +174,7 @@ class QuantMode:
     data: str
     settings: tuple[str, ...]
     apply: Callable[..., tuple[nn.Module, History | None]]
+    source: str
 
 
 @dataclass(frozen=True)
@@ -207,11 +214,16 @@ def _qat(model: nn.Module, *, example: torch.Tensor, engine: str, training: Labe
 
 
 MODES: dict[str, QuantMode] = {mode.name: mode for mode in (
-    QuantMode("dynamic", "Dynamic Quantization", "none", (), _dynamic),
+    QuantMode("dynamic", "Dynamic Quantization", "none", (), _dynamic,
+              "the paper's ref. [83]; PyTorch dynamic quantization"),
     QuantMode("static", "Static Quantization", "unlabeled",
-              ("observer", "calibration_samples"), _static),
-    QuantMode("qat", "Quantization Aware Training", "labeled", ("qat_epochs", "qat_lr"), _qat),
+              ("observer", "calibration_samples"), _static,
+              "the paper's ref. [18]; Jacob et al., CVPR 2018; PyTorch FX post-training"),
+    QuantMode("qat", "Quantization Aware Training", "labeled", ("qat_epochs", "qat_lr"), _qat,
+              "Jacob et al., CVPR 2018 (the paper's ref. [41]); PyTorch FX QAT"),
 )}
+for _mode in MODES.values():
+    register_method(Method(_mode.name, _mode.title, "quantization", "quantize", _mode.source))
 
 
 def get_mode(name: str) -> QuantMode:
@@ -331,3 +343,94 @@ def layer_dtypes(model: nn.Module, example: torch.Tensor) -> list[LayerDtype]:
             handle.remove()
         model.train(was_training)
     return list(seen.values())
+
+
+# --------------------------------------------------------------------------
+# The experiment kind
+# --------------------------------------------------------------------------
+
+@register_kind
+@dataclass(frozen=True)
+class QuantConfig(Experiment):
+    """One quantization experiment (kind ``quantize``): a trained network
+    (``base``) turned int8 in one mode.
+
+    The key hashes the base's key, the mode, the engine and only the settings
+    the mode uses, so a changed calibration size recomputes static
+    quantization but not dynamic. The float32 network and its int8 copy are
+    measured in the same run, one after the other, so their latencies
+    compare (``base_measure`` and ``measure`` in the record); quantization
+    runs therefore never run beside others.
+
+    Parameters
+    ----------
+    base : the network to quantize (a torch model; trained with its own
+        config, or loaded from the store).
+    mode : ``"dynamic"``, ``"static"`` or ``"qat"``.
+    engine : ``"x86"``, ``"fbgemm"`` or ``"qnnpack"``.
+    calibration_samples, observer : static quantization's calibration: that
+        many training pixels (drawn with the base's seed; no labels used)
+        and the activation observer.
+    qat_epochs, qat_lr : quantization-aware fine-tuning on the base's
+        training pixels, the epoch with the best validation accuracy kept.
+    """
+
+    kind = "quantize"
+    concurrent = False
+
+    base: Config
+    mode: str = "static"
+    engine: str = "x86"
+    calibration_samples: int = 1000
+    observer: str = "histogram"
+    qat_epochs: int = 3
+    qat_lr: float = QAT_LR
+
+    def __post_init__(self) -> None:
+        check_settings(self.mode, self.engine, self.observer, self.calibration_samples,
+                       self.qat_epochs, self.qat_lr)
+        if get_model(self.base.network_config().model).family != "torch":
+            raise ValueError(f"model {self.base.network_config().model!r} is not a torch network; "
+                             "only those quantize")
+
+    def weights_missing(self) -> str | None:
+        return "an int8 network's packed weights are not stored; quantizing again rebuilds them"
+
+    def key_material(self) -> dict:
+        return {"base": self.base.key(), "mode": self.mode, "engine": self.engine,
+                **{name: getattr(self, name) for name in get_mode(self.mode).settings}}
+
+    def label(self) -> str:
+        return f"{self.base.label()} {self.mode}"
+
+    def execute(self, context: RunContext) -> Outcome:
+        data, seed = context.data, self.network_config().seed
+        mode = get_mode(self.mode)
+        reference = context.reference(self.base)
+        view = context.view("cpu")
+        calibration_idx = np.random.default_rng(seed).permutation(data.fit_idx)[:self.calibration_samples]
+        torch.manual_seed(seed)
+        start = time.perf_counter()
+        quantized = quantize(
+            reference.model, self.mode, view(data.test_idx[:1]), engine=self.engine,
+            calibration=view(calibration_idx) if mode.data == "unlabeled" else None,
+            calibration_samples=self.calibration_samples, observer=self.observer,
+            training=LabelledData(view, data.fit_idx, data.fit_y, data.val_idx, data.val_y,
+                                  self.network_config().batch_size),
+            qat_epochs=self.qat_epochs, qat_lr=self.qat_lr, seed=seed, progress=context.progress)
+        quantize_s = time.perf_counter() - start
+        return Outcome(
+            predict_scores(quantized.model, view, data.test_idx), quantized.model,
+            {"method": self.mode, "method_title": mode.title, "data_needed": mode.data,
+             "backend": BACKEND.title,
+             "layer_dtypes": [dataclasses.asdict(row)
+                              for row in layer_dtypes(quantized.model, view(data.test_idx[:1]))],
+             "calibration_used": quantized.calibration_used, "compress_s": quantize_s,
+             "qat_history": None if quantized.history is None else dataclasses.asdict(quantized.history)},
+            reference=reference)
+
+
+def quantization_grid(bases: list[Config], modes: list[str], **settings) -> list[QuantConfig]:
+    """Every base network in every mode, with the same ``settings`` (fields of
+    :class:`QuantConfig`)."""
+    return [QuantConfig(base, mode, **settings) for base in bases for mode in modes]

@@ -1,0 +1,195 @@
+"""The paper's claims as data, each with a verdict computed from our results.
+
+A :class:`Claim` holds the claim, where the paper makes it, the rule that
+decides it and a ``judge`` that turns our measurements (a chapter's frame,
+e.g. :func:`hsilib.report.comparison_frame`) into a :class:`Verdict`:
+``"holds"``, ``"fails"`` or ``"inconclusive"``, with the paper's evidence
+and ours as text. :func:`check_claims` gives a chapter's claims as one table.
+Accuracy claims compare paired runs (same scene, split and seed) with
+:func:`paired_verdict`, so that a difference within seed noise is called
+inconclusive rather than decided by one run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from .reference import paper_value
+
+VERDICTS = ("holds", "fails", "inconclusive")
+ALPHA = 0.05  # significance level of the paired tests
+MIN_PAIRS = 3  # fewer paired runs than this decide nothing
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """A claim's verdict and the evidence on both sides, as text."""
+
+    verdict: str
+    paper: str
+    ours: str
+
+    def __post_init__(self) -> None:
+        if self.verdict not in VERDICTS:
+            raise ValueError(f"unknown verdict {self.verdict!r}; accepted: {', '.join(VERDICTS)}")
+
+
+@dataclass(frozen=True)
+class Claim:
+    """One claim of the paper.
+
+    name : registry key. chapter : the chapter that checks it.
+    statement : the claim. source : where the paper makes it.
+    rule : how the verdict is decided, in words.
+    judge : our frame -> :class:`Verdict`.
+    """
+
+    name: str
+    chapter: str
+    statement: str
+    source: str
+    rule: str
+    judge: Callable[[pd.DataFrame], Verdict]
+
+
+CLAIMS: dict[str, Claim] = {}
+
+
+def register_claim(claim: Claim) -> Claim:
+    """Add ``claim`` to :data:`CLAIMS` (names are unique)."""
+    if claim.name in CLAIMS:
+        raise ValueError(f"claim {claim.name!r} is already registered")
+    CLAIMS[claim.name] = claim
+    return claim
+
+
+def paired_verdict(differences) -> tuple[str, str]:
+    """Verdict on "the differences are positive" from paired runs: a
+    one-sample t-test of the differences against 0 (two-sided, level
+    :data:`ALPHA`); ``"holds"`` when significantly positive, ``"fails"`` when
+    significantly negative, ``"inconclusive"`` otherwise or with fewer than
+    :data:`MIN_PAIRS` pairs. Returns the verdict and a summary (mean, the
+    count of positive differences, p-value)."""
+    diff = np.asarray(differences, dtype=float)
+    diff = diff[~np.isnan(diff)]
+    positive = f"{int((diff > 0).sum())} of {len(diff)} paired runs"
+    if len(diff) < MIN_PAIRS:
+        return "inconclusive", f"{positive} (too few to test)"
+    if np.allclose(diff, diff[0]):  # no spread: the t statistic is undefined
+        p = 0.0 if diff[0] != 0 else 1.0
+    else:
+        p = float(stats.ttest_1samp(diff, 0.0).pvalue)
+    verdict = "inconclusive" if p >= ALPHA else ("holds" if diff.mean() > 0 else "fails")
+    return verdict, f"mean {diff.mean():+.2f}, {positive} positive, p = {p:.3f}"
+
+
+def check_claims(chapter: str, frame: pd.DataFrame) -> pd.DataFrame:
+    """Every registered claim of ``chapter`` judged on ``frame``: one row
+    each, with the paper's evidence, ours, the verdict and the rule."""
+    rows = []
+    for claim in CLAIMS.values():
+        if claim.chapter != chapter:
+            continue
+        verdict = claim.judge(frame)
+        rows.append({"claim": claim.statement, "source": claim.source, "paper": verdict.paper,
+                     "ours": verdict.ours, "verdict": verdict.verdict, "rule": claim.rule})
+    if not rows:
+        raise ValueError(f"no claims registered for chapter {chapter!r}; chapters: "
+                         f"{', '.join(sorted({c.chapter for c in CLAIMS.values()}))}")
+    return pd.DataFrame(rows).set_index("claim")
+
+
+# --------------------------------------------------------------------------
+# Quantization (Section 4.3, Tables 2 and 10): a comparison frame of int8
+# networks beside their float32 networks (hsilib.report.comparison_frame).
+# --------------------------------------------------------------------------
+
+FOUR_X = 3.5  # "up to 4x" holds from this factor
+
+
+def _table10(method: str, metric: str) -> float:
+    return paper_value(10, method, metric)
+
+
+def _mode_mean(frame: pd.DataFrame, mode: str, column: str) -> float:
+    return frame.loc[frame["method"] == mode, column].mean()
+
+
+def _memory_4x(frame: pd.DataFrame) -> Verdict:
+    paper = _table10("CNN2D", "memory_mb") / _table10("Static Quantization", "memory_mb")
+    ours = 1 / _mode_mean(frame, "static", "size_ratio")
+    return Verdict("holds" if ours >= FOUR_X else "fails", f"×{paper:.1f} (static, Table 10)",
+                   f"×{ours:.1f} (static, serialized)")
+
+
+def _latency_4x(frame: pd.DataFrame) -> Verdict:
+    paper = _table10("CNN2D", "latency_ms") / _table10("Static Quantization", "latency_ms")
+    batch1 = _mode_mean(frame, "static", "latency_speedup")
+    batch1000 = _mode_mean(frame, "static", "throughput_ratio")
+    return Verdict("holds" if max(batch1, batch1000) >= FOUR_X else "fails",
+                   f"×{paper:.1f} (static, batch 1)",
+                   f"×{batch1:.1f} at batch 1, ×{batch1000:.1f} at batch 1,000 (static)")
+
+
+def _dynamic_fast(frame: pd.DataFrame) -> Verdict:
+    paper = _table10("CNN2D", "latency_ms") / _table10("Dynamic Quantization", "latency_ms")
+    ours = _mode_mean(frame, "dynamic", "latency_speedup")
+    return Verdict("holds" if ours > 1.05 else "fails", f"×{paper:.2f} (batch 1)",
+                   f"×{ours:.2f} (batch 1)")
+
+
+def _static_fastest(frame: pd.DataFrame) -> Verdict:
+    titles = {"dynamic": "Dynamic Quantization", "static": "Static Quantization",
+              "qat": "Quantization Aware Training"}
+    paper = ", ".join(f"{mode} {_table10(title, 'latency_ms'):.2f} ms" for mode, title in titles.items())
+    speedups = frame[frame["method"] != "base"].groupby("method")["latency_speedup"].mean()
+    fastest = speedups.idxmax()
+    return Verdict("holds" if fastest in ("static", "qat") else "fails", paper,
+                   ", ".join(f"{m} ×{v:.2f}" for m, v in speedups.items()) + f"; fastest: {fastest}")
+
+
+def _qat_beats_static(frame: pd.DataFrame) -> Verdict:
+    paper_runs = [(d, s) for d in ("indian_pines", "pavia_university") for s in ("disjoint", "random")]
+    paper_wins = sum(paper_value(10, "Quantization Aware Training", "top1", d, s)
+                     >= paper_value(10, "Static Quantization", "top1", d, s) for d, s in paper_runs)
+    pairs = frame[frame["method"].isin(["qat", "static"])].pivot_table(
+        index=["model", "scene", "split", "seed"], columns="method", values="top1")
+    if not {"qat", "static"} <= set(pairs.columns):
+        return Verdict("inconclusive", f"QAT ≥ static in {paper_wins} of {len(paper_runs)} settings",
+                       "needs both modes")
+    verdict, summary = paired_verdict(pairs["qat"] - pairs["static"])
+    return Verdict(verdict, f"QAT ≥ static in {paper_wins} of {len(paper_runs)} settings (one run each)",
+                   f"QAT − static top-1: {summary}")
+
+
+def _no_significant_loss(frame: pd.DataFrame) -> Verdict:
+    changes = frame[frame["method"] != "base"].groupby("method")["top1_change"].mean()
+    paper = ", ".join(
+        f"{t.split()[0].lower()} {paper_value(10, t, 'top1', 'indian_pines', 'disjoint') - paper_value(10, 'CNN2D', 'top1', 'indian_pines', 'disjoint'):+.1f}"
+        for t in ("Dynamic Quantization", "Static Quantization", "Quantization Aware Training"))
+    return Verdict("holds" if (changes > -1.0).all() else "fails",
+                   f"top-1 change on Indian Pines disjoint: {paper}",
+                   "mean top-1 change: " + ", ".join(f"{m} {v:+.2f}" for m, v in changes.items()))
+
+
+for _claim in (
+    Claim("quant_memory_4x", "quantization", "memory reduced up to 4x", "§4.3",
+          f"holds from ×{FOUR_X}: an int8 value takes 1 byte, a float32 one 4", _memory_4x),
+    Claim("quant_latency_4x", "quantization", "inference latency reduced up to 4x", "§4.3",
+          f"holds from ×{FOUR_X} at batch 1 or 1,000", _latency_4x),
+    Claim("quant_dynamic_fast", "quantization", "dynamic quantization is fast", "Table 2",
+          "holds above ×1.05 at batch 1", _dynamic_fast),
+    Claim("quant_static_fastest", "quantization", "static quantization is the fastest mode", "Table 2",
+          "holds when static or QAT (the same integer network) is fastest at batch 1", _static_fastest),
+    Claim("quant_qat_beats_static", "quantization", "QAT is more accurate than static quantization",
+          "§4.3", f"paired t-test over scenes, splits and seeds, level {ALPHA}; "
+          f"at least {MIN_PAIRS} pairs", _qat_beats_static),
+    Claim("quant_no_significant_loss", "quantization", "no significant loss of accuracy", "§4.3",
+          "holds when every mode's mean top-1 change is above −1 point", _no_significant_loss),
+):
+    register_claim(_claim)

@@ -1,0 +1,396 @@
+"""The one runner: every experiment kind is cached, run, measured, recorded
+and stored here.
+
+:func:`run` returns an experiment's stored record or produces it: it runs the
+experiment's dependencies first, claims the key (another process asking for
+it waits), loads the data once, calls the kind's
+:meth:`~hsilib.experiments.config.Experiment.execute`, and then, the same for
+every kind,
+
+* scores the test pixels (top-1, top-5, OA, AA, kappa, per class) and the
+  agreement with the network it came from;
+* measures the produced network on the CPU with fixed threads, whatever
+  device trained it (parameters in the paper's convention and in full,
+  theoretical and serialized memory, MACs, batch-1 latency, batch-1,000
+  throughput), so that every table compares like with like;
+* stores its weights (kinds that keep them, with their sha256) and the
+  record, atomically, with provenance: data source, device, CPU, threads,
+  versions, commit and wall time.
+
+:func:`run_grid` runs many experiments (their dependencies first) on any
+:class:`concurrent.futures.Executor`, finishes the others when some fail and
+reports every failure at the end.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import platform
+import subprocess
+import time
+from concurrent.futures import Executor, ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from functools import lru_cache
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Any, Iterable
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from .. import __version__, measure
+from ..metrics import classification_metrics
+from ..models import get_model
+from ..progress import report_progress
+from ..train import predict_scores, resolve_device
+from .config import Experiment, resolve
+from .data import ExperimentData, View, config_view, experiment_data
+from .store import CorruptRecordError, ResultStore, as_store
+
+# Samples timed at batch 1 (the first test pixel) and for throughput (the first 1,000).
+THROUGHPUT_BATCH = 1000
+MEASURE_THREADS = 1
+
+
+@dataclass
+class Reference:
+    """The network a compressed one came from, to be measured beside it in
+    the same run (so their timings compare): the network and its test scores."""
+
+    model: nn.Module
+    scores: np.ndarray
+
+
+@dataclass
+class Outcome:
+    """What a kind's ``execute`` produces.
+
+    scores : (N, K) test scores of the produced network.
+    model : the produced network (a torch module or a fitted scikit-learn
+        estimator), measured and, for kinds that keep weights, stored.
+    fields : kind-specific record fields (training history, settings used, ...).
+    reference : the network it came from, measured in the same run
+        (``base_measure``, ``base_metrics`` and ``agreement`` in the record);
+        without one, agreement is with the base record's predictions.
+    """
+
+    scores: np.ndarray
+    model: Any
+    fields: dict = field(default_factory=dict)
+    reference: Reference | None = None
+
+
+@dataclass
+class RunContext:
+    """What ``execute`` gets: the resolved experiment's data, the store, the
+    device to train on and whether to show progress."""
+
+    experiment: Experiment
+    data: ExperimentData
+    store: ResultStore
+    device: torch.device
+    progress: bool
+
+    def view(self, device: torch.device | str | None = None) -> View:
+        """Pixel indices -> inputs of the network config's model (on the
+        training device unless another is given)."""
+        return config_view(self.experiment.network_config(), self.data,
+                           self.device if device is None else device)
+
+    def trained(self, experiment: Experiment) -> tuple[nn.Module, dict]:
+        """A stored network (a dependency) on the CPU in eval mode, and its record."""
+        model, record, _ = trained_model(experiment, self.store, self.device, self.progress)
+        return model, record
+
+    def reference(self, experiment: Experiment) -> Reference:
+        """A stored network and its float32 test scores on the CPU (cached for
+        the next experiment of this process that starts from it; never
+        modify the model)."""
+        return _reference(resolve(experiment), str(self.store.root), str(self.device))
+
+
+@lru_cache(maxsize=1)  # a grid runs the experiments of one base in a row
+def _reference(experiment: Experiment, store_root: str, device: str) -> Reference:
+    model, _, data = trained_model(experiment, store_root, device, progress=False)
+    view = config_view(experiment.network_config(), data, "cpu")
+    return Reference(model, predict_scores(model, view, data.test_idx))
+
+
+# --------------------------------------------------------------------------
+# Provenance
+# --------------------------------------------------------------------------
+
+@lru_cache(maxsize=1)
+def _git_commit() -> str | None:
+    root = Path(__file__).resolve().parents[2]
+    try:
+        out = subprocess.run(["git", "-C", str(root), "describe", "--always", "--dirty", "--abbrev=40"],
+                             capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None
+
+
+def versions() -> dict:
+    """Versions of hsilib, Python and the numeric libraries."""
+    import sklearn
+
+    return {"hsilib": __version__, "python": platform.python_version(), "torch": torch.__version__,
+            "numpy": np.__version__, "sklearn": sklearn.__version__}
+
+
+def provenance(device: torch.device | str) -> dict:
+    """Where a record came from: device, CPU, threads, versions, commit, time."""
+    return {
+        "device": str(device),
+        "cpu": measure.cpu_info()[0],
+        "threads": torch.get_num_threads(),
+        "versions": versions(),
+        "git_commit": _git_commit(),
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+
+
+# --------------------------------------------------------------------------
+# Measurement
+# --------------------------------------------------------------------------
+
+def measure_network(model: Any, view: View, index: np.ndarray) -> dict:
+    """The measurements of a produced network on the CPU, with
+    :data:`MEASURE_THREADS` threads: batch-1 inputs from the first pixel of
+    ``index``, throughput inputs from its first :data:`THROUGHPUT_BATCH`."""
+    one, many = view(index[:1]), view(index[:THROUGHPUT_BATCH])
+    if isinstance(model, nn.Module):
+        return measure.measure_model(model.cpu(), one, many, threads=MEASURE_THREADS)
+    return measure.measure_estimator(model, one, many, threads=MEASURE_THREADS)
+
+
+# --------------------------------------------------------------------------
+# Running one experiment
+# --------------------------------------------------------------------------
+
+def run(experiment: Experiment, store: ResultStore | str | Path | None = None,
+        device: str = "auto", progress: bool = True) -> dict:
+    """The record of ``experiment``: stored, or produced now and stored.
+
+    ``device`` (``"auto"``, ``"cpu"``, ``"cuda"``) is where networks train;
+    it is recorded but is not part of any key. Dependencies not yet stored
+    run first.
+    """
+    store = as_store(store)
+    experiment = resolve(experiment)
+    key = experiment.key()
+    record = store.load(key)
+    if record is not None:
+        return record
+    for dependency in experiment.dependencies():
+        run(dependency, store, device, progress)
+    with store.claim(key):
+        # Another process may have produced it while this one waited.
+        return store.load(key) or _execute(experiment, store, device, progress)[0]
+
+
+def _execute(experiment: Experiment, store: ResultStore, device: str, progress: bool
+             ) -> tuple[dict, Any]:
+    """Produce, measure and store ``experiment`` (resolved); its record and network."""
+    start = time.perf_counter()
+    torch_device = resolve_device(device)
+    data = experiment_data(experiment.network_config())
+    context = RunContext(experiment, data, store, torch_device, progress)
+    outcome = experiment.execute(context)
+    cpu_view = context.view("cpu")
+    record = {
+        "key": experiment.key(),
+        "kind": experiment.kind,
+        "config": dataclasses.asdict(experiment),
+        "model_title": get_model(experiment.network_config().model).title,
+        "dependencies": [d.key() for d in experiment.dependencies()],
+        **outcome.fields,
+        "metrics": classification_metrics(outcome.scores, data.test_y),
+        **_comparison(experiment, outcome, store, cpu_view, data),
+        "measure": measure_network(outcome.model, cpu_view, data.test_idx),
+        "counts": {"fit": len(data.fit_idx), "validation": len(data.val_idx), "test": len(data.test_idx)},
+        "test_predictions": outcome.scores.argmax(axis=1).tolist(),
+        "data_source": data.source,
+        **provenance(torch_device),
+    }
+    record["wall_s"] = time.perf_counter() - start
+    if experiment.weights_missing() is None:
+        # Weights first: a stored record of a network implies its weights.
+        record["weights_sha256"] = store.put_weights(record["key"], outcome.model.state_dict())
+    store.put(record)
+    return record, outcome.model
+
+
+def _comparison(experiment: Experiment, outcome: Outcome, store: ResultStore, view: View,
+                data: ExperimentData) -> dict:
+    """How the produced network compares with the one it came from (a
+    compression config's ``base``): measured in this run (a reference), or
+    from the base record's predictions."""
+    base = getattr(experiment, "base", None)
+    if not isinstance(base, Experiment):
+        return {}
+    predicted = outcome.scores.argmax(axis=1)
+    if outcome.reference is not None:
+        base_scores = outcome.reference.scores
+        return {"base_key": base.key(),
+                "base_metrics": classification_metrics(base_scores, data.test_y),
+                "agreement": float((predicted == base_scores.argmax(axis=1)).mean()),
+                "base_measure": measure_network(outcome.reference.model, view, data.test_idx)}
+    base_record = store.load(base.key())
+    return {"base_key": base.key(),
+            "agreement": float((predicted == np.asarray(base_record["test_predictions"])).mean())}
+
+
+def trained_model(experiment: Experiment, store: ResultStore | str | Path | None = None,
+                  device: str = "auto", progress: bool = True
+                  ) -> tuple[nn.Module, dict, ExperimentData]:
+    """The network ``experiment`` produced (on the CPU, in eval mode), its
+    record and its data: the stored weights, checked against the record's
+    sha256, or the experiment run now and stored.
+
+    The starting point of every compression experiment.
+    """
+    store = as_store(store)
+    experiment = resolve(experiment)
+    missing = experiment.weights_missing()
+    if missing:
+        raise ValueError(f"{experiment.label()}: {missing}")
+    key = experiment.key()
+    record = run(experiment, store, device, progress)
+    state = store.load_weights(key, record.get("weights_sha256"))
+    if state is None:  # the weights file was removed: produce both again
+        with store.claim(key):
+            record, network = _execute(experiment, store, device, progress)
+        state = network.state_dict()
+    data = experiment_data(experiment.network_config())
+    model = experiment.network(data)
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as err:
+        raise ValueError(f"stored weights {store.weights_path(key)} do not fit {experiment.label()} "
+                         f"({' '.join(str(err).split())[:300]}); delete them to retrain") from None
+    return model.cpu().eval(), record, data
+
+
+# --------------------------------------------------------------------------
+# Grids
+# --------------------------------------------------------------------------
+
+class GridError(RuntimeError):
+    """Some experiments of a grid failed; ``failures`` holds (experiment, error) pairs."""
+
+    def __init__(self, failures: list[tuple[Experiment, BaseException]], total: int):
+        self.failures = failures
+        lines = "; ".join(f"{e.label()}: {type(err).__name__}: {err}" for e, err in failures)
+        super().__init__(f"{len(failures)} of {total} runs failed: {lines}")
+
+
+def _init_worker(threads: int) -> None:
+    torch.set_num_threads(threads)
+
+
+def local_pool(workers: int = 2, threads_per_worker: int | None = None) -> ProcessPoolExecutor:
+    """A process pool for :func:`run_grid` on this machine: ``workers`` spawned
+    processes, each with ``threads_per_worker`` torch threads (default: the
+    CPU count shared evenly), so workers do not oversubscribe the cores."""
+    threads = threads_per_worker or max(1, (os.cpu_count() or 1) // workers)
+    return ProcessPoolExecutor(workers, mp_context=get_context("spawn"),
+                               initializer=_init_worker, initargs=(threads,))
+
+
+def _in_order(experiments: list[Experiment]) -> list[list[Experiment]]:
+    """Every experiment and its dependencies, each once, in waves: each wave
+    needs only earlier ones."""
+    depth: dict[str, int] = {}
+    unique: dict[str, Experiment] = {}
+
+    def visit(experiment: Experiment) -> int:
+        experiment = resolve(experiment)
+        key = experiment.key()
+        if key not in depth:
+            depth[key] = 1 + max((visit(d) for d in experiment.dependencies()), default=-1)
+            unique[key] = experiment
+        return depth[key]
+
+    for experiment in experiments:
+        visit(experiment)
+    waves: list[list[Experiment]] = [[] for _ in range(max(depth.values(), default=-1) + 1)]
+    for key, experiment in unique.items():
+        waves[depth[key]].append(experiment)
+    return waves
+
+
+def run_grid(experiments: Iterable[Experiment], executor: Executor | None = None,
+             store: ResultStore | str | Path | None = None, device: str = "auto",
+             progress: bool = True) -> list[dict]:
+    """Run every experiment (and dependency) not yet stored; return the
+    records of ``experiments`` in order.
+
+    ``executor`` is any :class:`concurrent.futures.Executor` (``None`` runs in
+    this process): a :func:`local_pool`, or a Dask client's
+    ``get_executor()``. Kinds that time networks against each other
+    (``concurrent = False``) run in this process, one at a time, after the
+    others of their wave. Finished records are stored as they complete, so an
+    interrupted grid resumes without recomputing them; failed experiments do
+    not stop the others, and are reported together at the end
+    (:class:`GridError`); an experiment whose dependency failed is not run.
+    """
+    store = as_store(store)
+    experiments = [resolve(e) for e in experiments]
+    waves = _in_order(experiments)
+    todo = sum(len(wave) for wave in waves)
+    bar = tqdm(total=todo, desc="experiments", unit="run", disable=not progress)
+    failures: list[tuple[Experiment, BaseException]] = []
+    failed: set[str] = set()
+    done = 0
+
+    def finished(experiment: Experiment, error: BaseException | None) -> None:
+        nonlocal done
+        done += 1
+        if error is not None:
+            failures.append((experiment, error))
+            failed.add(experiment.key())
+        bar.update()
+        report_progress(done, todo, experiment.label())
+
+    for wave in waves:
+        runnable = []
+        for experiment in wave:
+            broken = [d.label() for d in experiment.dependencies() if resolve(d).key() in failed]
+            try:
+                stored = not broken and store.load(experiment.key()) is not None
+            except CorruptRecordError as err:
+                finished(experiment, err)
+                continue
+            if broken:
+                finished(experiment, RuntimeError(f"not run: {', '.join(broken)} failed"))
+            elif stored:
+                finished(experiment, None)
+            else:
+                runnable.append(experiment)
+        parallel = [e for e in runnable if executor is not None and e.concurrent]
+        futures = {executor.submit(run, e, store.root, device, False): e for e in parallel}
+        try:
+            for future in as_completed(futures):
+                finished(futures[future], future.exception())
+            for experiment in (e for e in runnable if e not in parallel):
+                bar.set_postfix_str(experiment.label())
+                try:
+                    run(experiment, store, device, progress=False)
+                except Exception as err:  # noqa: BLE001 - reported below with the experiment
+                    finished(experiment, err)
+                else:
+                    finished(experiment, None)
+        except BaseException:
+            for future in futures:  # an interrupt: queued work must not start
+                future.cancel()
+            raise
+    bar.close()
+    if failures:
+        raise GridError(failures, todo)
+    return [store.load(e.key()) for e in experiments]

@@ -1,0 +1,20 @@
+"""Figures and tables for the book.
+
+* :mod:`~hsilib.report.data`: the scenes: false colour, label maps, spectra,
+  class counts, classification maps;
+* :mod:`~hsilib.report.results`: result tables, ours beside the paper's;
+* :mod:`~hsilib.report.compare`: a compressed network beside the network it
+  came from.
+"""
+
+from .compare import comparison_frame, compression_summary, compression_tradeoff, paper_labels
+from .data import (class_colors, class_legend, classification_maps, count_table, data_source_summary,
+                   false_color, label_image, mean_spectra, prediction_map, scene_overview)
+from .results import (SPLIT_TITLES, accuracy_vs_parameters, mean_std, network_config, results_frame,
+                      side_by_side)
+
+__all__ = ["SPLIT_TITLES", "accuracy_vs_parameters", "class_colors", "class_legend",
+           "classification_maps", "comparison_frame", "compression_summary", "compression_tradeoff",
+           "count_table", "data_source_summary", "false_color", "label_image", "mean_spectra",
+           "mean_std", "network_config", "paper_labels", "prediction_map", "results_frame", "scene_overview",
+           "side_by_side"]

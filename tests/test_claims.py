@@ -1,0 +1,70 @@
+"""The paper's claims as data: verdicts follow the evidence, both ways."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from hsilib.claims import CLAIMS, Verdict, check_claims, paired_verdict
+
+
+def test_paired_verdict_holds_fails_or_cannot_tell():
+    assert paired_verdict([0.5, 0.7, 0.6, 0.4])[0] == "holds"
+    assert paired_verdict([-0.5, -0.7, -0.6, -0.4])[0] == "fails"
+    assert paired_verdict([0.5, -0.7, 0.6, -0.4])[0] == "inconclusive"
+    verdict, summary = paired_verdict([1.0, 2.0])
+    assert verdict == "inconclusive" and "too few" in summary
+    assert paired_verdict([0.3, 0.3, 0.3])[0] == "holds"  # no spread, all positive
+    assert paired_verdict([0.0, 0.0, 0.0])[0] == "inconclusive"
+    with pytest.raises(ValueError, match="unknown verdict 'maybe'"):
+        Verdict("maybe", "", "")
+
+
+def quantized_frame(static_size=0.25, static_speedup=4.0, dynamic_speedup=1.2, qat_minus_static=0.5,
+                    change=0.0):
+    rows = []
+    for scene in ("indian_pines", "pavia_university"):
+        for split in ("disjoint", "random"):
+            for seed in (0, 1):
+                common = {"model": "cnn2d", "scene": scene, "split": split, "seed": seed}
+                rows += [
+                    {**common, "method": "dynamic", "size_ratio": 0.6, "latency_speedup": dynamic_speedup,
+                     "throughput_ratio": 1.0, "top1": 90.0, "top1_change": change},
+                    {**common, "method": "static", "size_ratio": static_size,
+                     "latency_speedup": static_speedup, "throughput_ratio": 2.0, "top1": 90.0,
+                     "top1_change": change},
+                    {**common, "method": "qat", "size_ratio": static_size,
+                     "latency_speedup": static_speedup * 0.99, "throughput_ratio": 2.0,
+                     "top1": 90.0 + qat_minus_static + 0.1 * seed, "top1_change": change}]
+    return pd.DataFrame(rows)
+
+
+def verdicts(frame):
+    return check_claims("quantization", frame)["verdict"].to_dict()
+
+
+def test_quantization_claims_hold_on_evidence_that_supports_them():
+    got = verdicts(quantized_frame())
+    assert set(got.values()) == {"holds"}, got
+    assert len(got) == sum(c.chapter == "quantization" for c in CLAIMS.values())
+
+
+def test_quantization_claims_fail_on_evidence_against_them():
+    got = verdicts(quantized_frame(static_size=0.5, static_speedup=0.9, dynamic_speedup=1.0,
+                                   qat_minus_static=-0.5, change=-2.0))
+    assert got == {"memory reduced up to 4x": "fails", "inference latency reduced up to 4x": "fails",
+                   "dynamic quantization is fast": "fails",
+                   "static quantization is the fastest mode": "fails",
+                   "QAT is more accurate than static quantization": "fails",
+                   "no significant loss of accuracy": "fails"}
+
+
+def test_a_claim_within_seed_noise_is_inconclusive():
+    frame = quantized_frame(qat_minus_static=0.0)
+    noise = np.random.default_rng(0).normal(scale=0.5, size=(frame["method"] == "qat").sum())
+    frame.loc[frame["method"] == "qat", "top1"] += noise - noise.mean()
+    assert verdicts(frame)["QAT is more accurate than static quantization"] == "inconclusive"
+
+
+def test_unknown_chapter_is_a_clear_error():
+    with pytest.raises(ValueError, match="no claims registered for chapter 'poetry'.*quantization"):
+        check_claims("poetry", quantized_frame())

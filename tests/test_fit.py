@@ -1,0 +1,294 @@
+"""The pluggable training loop: the default reproduces plain Adam +
+cross-entropy training bit for bit; objectives, optimizer factories,
+callbacks, samplers, transforms, joint and frozen modules do what they say."""
+
+import copy
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from hsilib.augment import random_dihedral
+from hsilib.data import PatchSampler
+from hsilib.train import Callback, adam, fit, predict_scores, validation_split
+
+
+@pytest.fixture(scope="module")
+def toy():
+    """A 24x24 image of 4 classes in quadrants, 6 bands, patches of 3."""
+    rng = np.random.default_rng(0)
+    labels = np.zeros((24, 24), int)
+    labels[:12, 12:], labels[12:, :12], labels[12:, 12:] = 1, 2, 3
+    cube = (rng.normal(size=(4, 6))[labels] + rng.normal(size=(24, 24, 6))).astype(np.float32)
+    sampler = PatchSampler(cube, patch_size=3)
+    parts = validation_split(np.arange(576), labels.ravel(), 0.25, seed=0)
+    return sampler, parts
+
+
+def patch_net(seed=0):
+    torch.manual_seed(seed)
+    return nn.Sequential(nn.Conv2d(6, 8, 3), nn.BatchNorm2d(8), nn.ReLU(), nn.Flatten(),
+                         nn.Linear(8, 4))
+
+
+def plain_adam_cross_entropy(model, view, fit_i, fit_y, val_i, val_y, epochs, lr, batch_size,
+                             seed, precision):
+    """Training as written before objectives existed: Adam, cross-entropy,
+    one permutation a epoch, best validation epoch kept."""
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    generator = torch.Generator().manual_seed(seed)
+    targets = torch.as_tensor(fit_y)
+    losses, oas, best, best_state = [], [], -1.0, None
+    autocast = (torch.autocast("cpu", dtype=torch.bfloat16) if precision == "bf16"
+                else torch.autocast("cpu", enabled=False))
+    for _ in range(epochs):
+        model.train()
+        order = torch.randperm(len(fit_i), generator=generator).numpy()
+        total = seen = 0
+        for begin in range(0, len(order), batch_size):
+            batch = order[begin:begin + batch_size]
+            if len(batch) < 2 and seen:
+                continue
+            optimizer.zero_grad(set_to_none=True)
+            with autocast:
+                logits = model(view(fit_i[batch]))
+            loss = nn.CrossEntropyLoss()(logits.float(), targets[batch])
+            loss.backward()
+            optimizer.step()
+            total += loss.item() * len(batch)
+            seen += len(batch)
+        oa = float((predict_scores(model, view, val_i, precision=precision).argmax(1) == val_y).mean())
+        losses.append(total / seen)
+        oas.append(oa)
+        if oa > best:
+            best, best_state = oa, copy.deepcopy(model.state_dict())
+    model.load_state_dict(best_state)
+    return losses, oas
+
+
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_default_fit_reproduces_plain_training_bit_for_bit(toy, precision):
+    sampler, (fit_i, fit_y, val_i, val_y) = toy
+    ours, theirs = patch_net(), patch_net()
+    settings = dict(epochs=3, lr=0.01, batch_size=33, seed=5, precision=precision)
+    history = fit(ours, sampler.patches, fit_i, fit_y, val_i, val_y, progress=False, **settings)
+    losses, oas = plain_adam_cross_entropy(theirs, sampler.patches, fit_i, fit_y, val_i, val_y,
+                                           **settings)
+    assert history.train_loss == losses and history.val_oa == oas
+    assert history.terms == {"ce": losses}
+    for (name, a), b in zip(ours.state_dict().items(), theirs.state_dict().values()):
+        assert torch.equal(a, b), name
+
+
+class LabelSmoothing:
+    """An objective with two named terms."""
+
+    def __call__(self, model, x, y, index):
+        logits = model(x)
+        log_p = F.log_softmax(logits.float(), 1)
+        return logits, {"nll": F.nll_loss(log_p, y), "smooth": -0.1 * log_p.mean()}
+
+
+def test_each_loss_term_is_logged_per_epoch_and_their_sum_is_the_loss(toy):
+    sampler, parts = toy
+    history = fit(patch_net(), sampler.patches, *parts, epochs=2, lr=0.01, progress=False,
+                  objective=LabelSmoothing())
+    assert list(history.terms) == ["nll", "smooth"]
+    assert all(len(v) == 2 for v in history.terms.values())
+    for epoch in range(2):
+        total = history.terms["nll"][epoch] + history.terms["smooth"][epoch]
+        assert history.train_loss[epoch] == pytest.approx(total)
+
+
+def test_the_objective_gets_the_batch_pixel_indices_and_labels(toy):
+    sampler, (fit_i, fit_y, val_i, val_y) = toy
+    seen = []
+
+    def objective(model, x, y, index):
+        seen.append((index.copy(), y.clone()))
+        logits = model(x)
+        return logits, {"ce": F.cross_entropy(logits, y)}
+
+    fit(patch_net(), sampler.patches, fit_i, fit_y, val_i, val_y, epochs=1, lr=0.01,
+        batch_size=50, progress=False, objective=objective)
+    indices = np.concatenate([i for i, _ in seen])
+    assert sorted(indices) == sorted(fit_i)  # every fitting pixel once an epoch
+    lookup = dict(zip(fit_i, fit_y))
+    for index, labels in seen:
+        assert labels.tolist() == [lookup[i] for i in index]
+
+
+class Recorder(Callback):
+    def __init__(self):
+        self.events = []
+
+    def epoch_start(self, epoch, model):
+        self.events.append(("start", epoch))
+
+    def before_step(self, model):
+        grads = [p.grad for p in model.parameters()]
+        self.events.append(("step", all(g is not None for g in grads)))
+
+    def epoch_end(self, epoch, model):
+        self.events.append(("end", epoch))
+
+
+def test_callbacks_run_at_epoch_start_before_each_step_with_gradients_and_at_epoch_end(toy):
+    sampler, parts = toy
+    recorder = Recorder()
+    fit(patch_net(), sampler.patches, *parts, epochs=2, lr=0.01, batch_size=200, progress=False,
+        callbacks=[recorder])
+    steps = -(-len(parts[0]) // 200)
+    per_epoch = lambda e: [("start", e), *[("step", True)] * steps, ("end", e)]  # noqa: E731
+    assert recorder.events == per_epoch(1) + per_epoch(2)
+
+
+def test_a_before_step_callback_can_edit_gradients(toy):
+    """A callback that zeroes one layer's gradient freezes it (Adam moves a
+    parameter only by its gradient's moments)."""
+    sampler, parts = toy
+
+    class FreezeFirst(Callback):
+        def before_step(self, model):
+            model[0].weight.grad.zero_()
+
+    model = patch_net()
+    first = model[0].weight.detach().clone()
+    last = model[4].weight.detach().clone()
+    fit(model, sampler.patches, *parts, epochs=1, lr=0.01, progress=False, callbacks=[FreezeFirst()])
+    assert torch.equal(model[0].weight, first)
+    assert not torch.equal(model[4].weight, last)
+
+
+def test_epoch_end_runs_before_validation(toy):
+    """Model selection sees what epoch_end leaves (soft pruning zeroes
+    filters then): an epoch_end that wrecks the output layer is never kept."""
+    sampler, parts = toy
+
+    class Wreck(Callback):
+        def epoch_end(self, epoch, model):
+            if epoch == 2:
+                with torch.no_grad():
+                    model[4].bias.fill_(0).add_(torch.tensor([100.0, 0, 0, 0]))
+
+    history = fit(patch_net(), sampler.patches, *parts, epochs=2, lr=0.05, progress=False,
+                  callbacks=[Wreck()])
+    assert history.val_oa[1] == pytest.approx(float((parts[3] == 0).mean()))
+    assert history.best_epoch == 1
+
+
+def test_the_sampler_decides_the_batches(toy):
+    sampler, (fit_i, fit_y, val_i, val_y) = toy
+    batches = []
+
+    def two_classes_only(generator, labels, batch_size):
+        chosen = np.flatnonzero(labels < 2)
+        for begin in range(0, len(chosen), batch_size):
+            batches.append(chosen[begin:begin + batch_size])
+            yield batches[-1]
+
+    seen_labels = []
+
+    def objective(model, x, y, index):
+        seen_labels.extend(y.tolist())
+        logits = model(x)
+        return logits, {"ce": F.cross_entropy(logits, y)}
+
+    fit(patch_net(), sampler.patches, fit_i, fit_y, val_i, val_y, epochs=1, lr=0.01,
+        batch_size=40, progress=False, sampler=two_classes_only, objective=objective)
+    assert set(seen_labels) == {0, 1}
+    assert len(seen_labels) == (fit_y < 2).sum()
+
+
+def test_transform_applies_to_training_batches_only(toy):
+    sampler, parts = toy
+    calls = []
+
+    def mark(x, generator):
+        calls.append(x.shape[0])
+        return x
+
+    history = fit(patch_net(), sampler.patches, *parts, epochs=1, lr=0.01, batch_size=100,
+                  progress=False, transform=mark)
+    assert sum(calls) == len(parts[0])  # every training batch, no validation batch
+    assert len(history.val_oa) == 1
+
+
+def test_random_dihedral_keeps_the_centre_and_the_values_of_each_patch():
+    x = torch.randn(64, 5, 7, 7, generator=torch.Generator().manual_seed(0))
+    y = random_dihedral(x, torch.Generator().manual_seed(1))
+    assert torch.equal(y[:, :, 3, 3], x[:, :, 3, 3])
+    assert torch.equal(y.flatten(2).sort(2).values, x.flatten(2).sort(2).values)
+    assert not torch.equal(y, x)
+    # Eight transforms in all; with 64 patches each appears.
+    variants = {tuple(torch.flatten(t).tolist()) for t in y[:, 0]}
+    assert len(variants) > 1
+    z = random_dihedral(x, torch.Generator().manual_seed(1))
+    assert torch.equal(y, z)  # seeded
+
+
+def test_frozen_modules_stay_in_eval_and_unchanged_even_inside_the_model(toy):
+    sampler, parts = toy
+    teacher = patch_net(seed=1)
+    student = patch_net(seed=2)
+    before = copy.deepcopy(teacher.state_dict())
+
+    class Distiller(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.student, self.teacher = student, teacher
+
+    modes = []
+
+    def objective(model, x, y, index):
+        modes.append(model.teacher.training or model.teacher[1].training)
+        with torch.no_grad():
+            target = F.softmax(model.teacher(x), 1)
+        logits = model.student(x)
+        return logits, {"ce": F.cross_entropy(logits, y),
+                        "kd": F.kl_div(F.log_softmax(logits, 1), target, reduction="batchmean")}
+
+    distiller = Distiller()
+    fit(distiller, sampler.patches, *parts, epochs=2, lr=0.01, progress=False, objective=objective,
+        frozen=[teacher], deployed=student)
+    assert not any(modes)
+    assert not teacher.training
+    for name, value in teacher.state_dict().items():
+        assert torch.equal(value, before[name]), name  # weights and batch-norm statistics
+    assert all(not p.requires_grad for p in teacher.parameters())
+
+
+def test_several_modules_train_jointly_with_one_optimizer_factory(toy):
+    sampler, parts = toy
+    peers = nn.ModuleList([patch_net(seed=1), patch_net(seed=2)])
+    before = [copy.deepcopy(p.state_dict()) for p in peers]
+
+    def mutual(model, x, y, index):
+        a, b = model[0](x), model[1](x)
+        return a, {"ce_a": F.cross_entropy(a, y), "ce_b": F.cross_entropy(b, y)}
+
+    groups = []
+
+    def factory(model):
+        optimizer = torch.optim.Adam([{"params": model[0].parameters(), "lr": 0.01},
+                                      {"params": model[1].parameters(), "lr": 0.001}])
+        groups.append(len(optimizer.param_groups))
+        return optimizer
+
+    history = fit(peers, sampler.patches, *parts, epochs=1, progress=False, objective=mutual,
+                  optimizer=factory, deployed=peers[0])
+    assert groups == [2]
+    assert list(history.terms) == ["ce_a", "ce_b"]
+    for peer, state in zip(peers, before):
+        assert any(not torch.equal(v, state[k]) for k, v in peer.state_dict().items())
+
+
+def test_fit_needs_a_learning_rate_or_an_optimizer(toy):
+    sampler, parts = toy
+    with pytest.raises(ValueError, match="needs lr .* or an optimizer factory"):
+        fit(patch_net(), sampler.patches, *parts, epochs=1, progress=False)
+    history = fit(patch_net(), sampler.patches, *parts, epochs=1, progress=False,
+                  optimizer=adam(0.01))
+    assert len(history.val_oa) == 1
