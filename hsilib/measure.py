@@ -39,10 +39,14 @@ from .train import eval_mode
 
 NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
 # Timed calls: latency is the median of LATENCY_RUNS calls at batch 1 after
-# LATENCY_WARMUP untimed ones; throughput the median of THROUGHPUT_RUNS calls.
+# LATENCY_WARMUP untimed ones; throughput the median of THROUGHPUT_RUNS calls
+# of a large batch, with no untimed call: the median of three is immune to
+# one slow first call, and a warm-up call of a 1,000-sample batch of the 3-D
+# CNN costs seconds on one thread.
 LATENCY_RUNS = 200
 LATENCY_WARMUP = 20
-THROUGHPUT_RUNS = 5
+THROUGHPUT_RUNS = 3
+THROUGHPUT_WARMUP = 0
 
 # Quantized layers do not subclass their float counterparts and keep their
 # weights in packed objects rather than parameters, so MACs and memory need to
@@ -91,7 +95,7 @@ def all_parameters(model: nn.Module) -> int:
     plus batch norm's scale and shift (quantized layers' packed weights
     included; a folded batch norm is gone)."""
     return (sum(p.numel() for p in model.parameters())
-            + sum(t.numel() for m in model.modules() for t in _packed_tensors(m)))
+            + sum(t.numel() for m in model.modules() for t in packed_tensors(m)))
 
 
 # --------------------------------------------------------------------------
@@ -302,10 +306,10 @@ def _first_tensor(value: Any) -> torch.Tensor | None:
 def _own_params(module: nn.Module) -> int:
     """Values of a layer's own parameters, or of its packed quantized weights."""
     return (sum(p.numel() for p in module.parameters(recurse=False))
-            + sum(t.numel() for t in _packed_tensors(module)))
+            + sum(t.numel() for t in packed_tensors(module)))
 
 
-def _packed_tensors(module: nn.Module) -> list[torch.Tensor]:
+def packed_tensors(module: nn.Module) -> list[torch.Tensor]:
     """Weights and biases that quantized layers keep in packed objects, out of
     ``parameters()`` and ``buffers()``; empty for any other module."""
     if isinstance(module, _Q_RNN):
@@ -348,7 +352,7 @@ def theoretical_memory_mb(model: nn.Module, bytes_per_value: int | None = None) 
     """
     tensors = {id(t): t for t in (*model.parameters(), *model.buffers())}
     for module in model.modules():
-        tensors.update((id(t), t) for t in _packed_tensors(module))
+        tensors.update((id(t), t) for t in packed_tensors(module))
     size = sum(t.numel() * (t.element_size() if bytes_per_value is None else bytes_per_value)
                for t in tensors.values())
     return size / 1e6
@@ -425,8 +429,8 @@ def latency_ms(predict: Callable[[Any], Any], example: Any, runs: int = LATENCY_
                         mean_ms=float(ms.mean()), runs=runs)
 
 
-def throughput(predict: Callable[[Any], Any], batch: Any, runs: int = THROUGHPUT_RUNS, warmup: int = 1,
-               threads: int | None = None) -> float:
+def throughput(predict: Callable[[Any], Any], batch: Any, runs: int = THROUGHPUT_RUNS,
+               warmup: int = THROUGHPUT_WARMUP, threads: int | None = None) -> float:
     """Samples per second when predicting a large batch at once.
 
     Per-call overhead is shared by the whole batch, so this is the compute

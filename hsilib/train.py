@@ -94,8 +94,13 @@ def eval_mode(model: nn.Module) -> Iterator[None]:
             module.training = flag
 
 
+# Batches of a few hundred keep a convolution's activations in the CPU's
+# caches: CNN2D (fp32) scores 30% faster by 250 than by 1,000, CNN3D 4%.
+PREDICT_BATCH = 250
+
+
 @torch.inference_mode()
-def predict_scores(model: nn.Module, view: View, index: np.ndarray, batch_size: int = 1000,
+def predict_scores(model: nn.Module, view: View, index: np.ndarray, batch_size: int = PREDICT_BATCH,
                    precision: str = "fp32") -> np.ndarray:
     """(N, K) float32 class scores (logits) of ``model`` on pixels ``index``."""
     device = model_device(model)

@@ -1,10 +1,12 @@
 """The command line: exit codes, one-line errors, and what each command reports."""
 
+import io
 import os
 import re
 import shutil
 import subprocess
 import sys
+from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 
 import pytest
@@ -15,9 +17,19 @@ SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
 def run(*args: str, data_dir: Path) -> subprocess.CompletedProcess:
-    env = {**os.environ, "HSILIB_DATA_DIR": str(data_dir), "HSILIB_OFFLINE": "1"}
-    return subprocess.run([sys.executable, "-m", "hsilib", *args], env=env,
-                          capture_output=True, text=True, timeout=120)
+    """The command line run in this process (what ``python -m hsilib`` runs,
+    see the last test), with ``data_dir`` as the data directory, offline."""
+    from hsilib.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with pytest.MonkeyPatch.context() as patch, redirect_stdout(out), redirect_stderr(err):
+        patch.setenv("HSILIB_DATA_DIR", str(data_dir))
+        patch.setenv("HSILIB_OFFLINE", "1")
+        try:
+            code = main(list(args))
+        except SystemExit as exit:  # argparse refuses bad arguments this way
+            code = exit.code
+    return subprocess.CompletedProcess(args, code, out.getvalue(), err.getvalue())
 
 
 @pytest.fixture
@@ -150,3 +162,13 @@ def test_methods_lists_every_compression_method_with_its_family_and_source(capsy
     assert list(rows) == list(METHODS)
     assert "Static Quantization" in rows["static"] and "quantization" in rows["static"]
     assert "Jacob et al." in rows["qat"]
+
+
+def test_python_dash_m_hsilib_is_the_same_command_line(small_cache):
+    env = {**os.environ, "HSILIB_DATA_DIR": str(small_cache), "HSILIB_OFFLINE": "1"}
+    ok = subprocess.run([sys.executable, "-m", "hsilib", "data", "path"], env=env,
+                        capture_output=True, text=True, timeout=120)
+    assert ok.returncode == 0 and ok.stdout.strip() == str(small_cache)
+    bad = subprocess.run([sys.executable, "-m", "hsilib", "summary", "resnet"], env=env,
+                         capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 1 and bad.stderr.startswith("hsilib: error: unknown model 'resnet'")

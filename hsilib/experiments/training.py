@@ -21,7 +21,8 @@ def train_torch(config: Config, context: RunContext) -> Outcome:
     data = context.data
     view = context.view()
     torch.manual_seed(config.seed)
-    model = config.network(data).to(context.device)
+    model = config.network(data)
+    model = model.to(context.device, memory_format=model.memory_format)
     history = fit(model, view, data.fit_idx, data.fit_y, data.val_idx, data.val_y,
                   epochs=config.epochs, lr=config.lr, batch_size=config.batch_size,
                   seed=config.seed, precision=config.precision, progress=context.progress)

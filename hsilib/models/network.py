@@ -40,12 +40,14 @@ class Network(nn.Module):
     """Base of the book's torch networks.
 
     Subclasses define :meth:`stages` and the class attributes ``prunable``
-    (layers whose output width is an argument, in forward order) and
-    ``classifier`` (the last layer).
+    (layers whose output width is an argument, in forward order),
+    ``classifier`` (the last layer) and ``memory_format`` (the layout its
+    weights train and run fastest in on a CPU).
     """
 
     prunable: ClassVar[tuple[str, ...]] = ()
     classifier: ClassVar[str] = ""
+    memory_format: ClassVar[torch.memory_format] = torch.contiguous_format
 
     def stages(self) -> tuple[Stage, ...]:
         raise NotImplementedError

@@ -99,16 +99,17 @@ def _mean_range(values: pd.Series) -> str:
     return f"×{values.mean():.2f} ({values.min():.2f}–{values.max():.2f})"
 
 
-def compression_summary(frame: pd.DataFrame) -> pd.DataFrame:
+def compression_summary(frame: pd.DataFrame, base_title: str = "the base") -> pd.DataFrame:
     """Per method, over every compressed row of a :func:`comparison_frame`:
     the speed-ups at batch 1 and 1,000 (mean, with the range), the size as a
-    share of the base's, the top-1 change (mean ± std, points), the agreement
-    and the time the compression itself took (mean seconds)."""
+    share of the base's (``base_title`` names it), the top-1 change (mean ±
+    std, points), the agreement and the time the compression itself took
+    (mean seconds)."""
     compressed = frame[frame["method"] != "base"]
     table = compressed.groupby("method", sort=False).agg(
         **{"speed-up, batch 1": ("latency_speedup", _mean_range),
            "speed-up, batch 1,000": ("throughput_ratio", _mean_range)},
-        size=("size_ratio", lambda v: f"{100 * v.mean():.0f}% of the base"),
+        size=("size_ratio", lambda v: f"{100 * v.mean():.0f}% of {base_title}"),
         **{"top-1 change (points)": ("top1_change", mean_std)},
         agreement=("agreement", lambda v: f"{100 * v.mean():.1f}%"),
         **{"extra time (s)": ("compress_s", lambda v: round(v.mean(), 2))})
