@@ -9,10 +9,31 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 from typing import Callable
 
 from .data import files
 from .data.scenes import SCENES, get_scene
+
+
+def _existing_data_dir() -> Path:
+    root = files.data_dir()
+    if not root.is_dir():
+        raise FileNotFoundError(f"data directory {root} does not exist; set $HSILIB_DATA_DIR, or run "
+                                "'hsilib data fetch SCENE' to create it")
+    return root
+
+
+def _cube_state(scene, root) -> str:
+    """'cached' (verified), 'corrupt' or 'missing'."""
+    path = files.local_path(scene, scene.cube, root)
+    if not path.exists():
+        return "missing"
+    try:
+        files.verify(path, scene.cube)
+    except (files.DataIntegrityError, OSError):
+        return "corrupt"
+    return "cached"
 
 
 def _data_list(args: argparse.Namespace) -> int:
@@ -23,13 +44,14 @@ def _data_list(args: argparse.Namespace) -> int:
     print("-" * len(header))
     for scene in SCENES.values():
         present = files.cached(scene, root)
-        cube = present[scene.cube.name]
-        data = "real" if cube else ("twin" if present[scene.gt.name] else "none")
+        cube = _cube_state(scene, root)
+        data = "real" if cube == "cached" else ("twin" if present[scene.gt.name] else "none")
         shape = "x".join(map(str, scene.shape))
         print(f"{scene.name:<18} {scene.sensor:<9} {shape:<16} {scene.n_classes:>7}  "
-              f"{sum(present.values())}/{len(present)}    {'cached ' if cube else 'missing'}  {data}")
-    print("\ndata: 'real' = cube cached; 'twin' = only the ground truth is here, so "
-          "the offline twin (synthetic spectra) is used; 'none' = fetch the scene first.")
+              f"{sum(present.values())}/{len(present)}    {cube:<8} {data}")
+    print("\ndata: 'real' = cube cached and verified; 'twin' = no usable cube (missing or "
+          "corrupt) but the ground truth is here, so the offline twin (synthetic spectra) is "
+          "used; 'none' = fetch the scene first.")
     return 0
 
 
@@ -45,15 +67,23 @@ def _data_fetch(args: argparse.Namespace) -> int:
 
 
 def _data_verify(args: argparse.Namespace) -> int:
-    root = files.data_dir()
-    bad = checked = 0
+    root = _existing_data_dir()
+    bad = unreadable = checked = 0
+    seen: set[str] = set()
     for scene in SCENES.values():
         for remote in scene.files:
             path = files.local_path(scene, remote, root)
-            if not path.exists():
+            # Scenes can share a folder and its files (Indian Pines, 200 and 220 bands).
+            if not path.exists() or str(path.resolve()) in seen:
                 continue
+            seen.add(str(path.resolve()))
             checked += 1
-            actual = files.sha256sum(path)
+            try:
+                actual = files.sha256sum(path)
+            except OSError as err:
+                unreadable += 1
+                print(f"UNREADABLE ({err.strerror or err})  {path}")
+                continue
             if remote.sha256 is None:
                 status = f"UNVERIFIED (no published sha256; got {actual})"
             elif actual == remote.sha256:
@@ -62,9 +92,9 @@ def _data_verify(args: argparse.Namespace) -> int:
                 bad += 1
                 status = f"MISMATCH (expected {remote.sha256}, got {actual})"
             print(f"{status}  {path}")
-    print(f"{checked} files checked in {root}, {bad} corrupted")
-    if bad:
-        raise RuntimeError(f"{bad} file(s) in {root} do not match their published sha256")
+    print(f"{checked} files checked in {root}, {bad} corrupted, {unreadable} unreadable")
+    if bad or unreadable:
+        raise RuntimeError(f"{bad + unreadable} file(s) in {root} are corrupted or unreadable")
     return 0
 
 

@@ -10,6 +10,8 @@ A notebook missing from a profile runs with its defaults.
 
 from __future__ import annotations
 
+import ast
+
 PAPER_SCENES = ["indian_pines", "pavia_university"]
 SPLITS = ["disjoint", "random"]
 TABLE3_MODELS = ["rf", "mlr", "svm", "mlp", "lstm", "cnn1d", "cnn2d_c1", "cnn2d", "cnn3d"]
@@ -51,3 +53,21 @@ def profile_parameters(profile: str, notebook: str) -> dict:
     if profile not in PROFILES:
         raise ValueError(f"unknown profile {profile!r}; accepted: {', '.join(PROFILES)}")
     return dict(PROFILES[profile].get(notebook, {}))
+
+
+def parameter(value):
+    """A notebook parameter as its value: papermill's ``-p`` passes every
+    value as a string, so a string that holds a list, tuple or dict
+    (``'["indian_pines"]'``) is read as one; anything else is returned as is."""
+    if isinstance(value, str) and value.strip()[:1] in ("[", "(", "{"):
+        try:
+            return ast.literal_eval(value.strip())
+        except (ValueError, SyntaxError):
+            raise ValueError(f"parameter {value!r} looks like a list or dict but is not one") from None
+    return value
+
+
+def as_list(value) -> list:
+    """A parameter that may hold one value or several, as a list."""
+    value = parameter(value)
+    return list(value) if isinstance(value, (list, tuple)) else [value]

@@ -108,7 +108,7 @@ def trained_cnn2d(tmp_path_factory):
 
     with pytest.MonkeyPatch.context() as patch:
         _set_env(patch)
-        config = Config(model="cnn2d", epochs=2, data_source="twin", precision="bf16").resolved()
+        config = Config(model="cnn2d", epochs=1, data_source="twin", precision="bf16").resolved()
         store = ResultStore(tmp_path_factory.mktemp("trained-cnn2d"))
         model, record, data = trained_model(config, store, device="cpu", progress=False)
     return {"model": model, "record": record, "data": data, "config": config, "store": store,

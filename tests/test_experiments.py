@@ -33,7 +33,7 @@ def test_config_errors_name_the_bad_value_and_the_accepted_ones():
     cases = [({"model": "resnet"}, "unknown model 'resnet'.*cnn2d"),
              ({"scene": "mars"}, "mars"),
              ({"split": "checkerboard"}, "unknown split 'checkerboard'.*random, disjoint"),
-             ({"patch_size": 18}, "patch_size must be a positive odd integer"),
+             ({"patch_size": 18}, "patch_size must be an odd integer from 1 to 63"),
              ({"components": 0}, "components must be"),
              ({"epochs": 0}, "epochs must be"),
              ({"data_source": "cloud"}, "unknown data_source 'cloud'.*auto, real, twin")]

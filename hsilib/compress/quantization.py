@@ -47,7 +47,7 @@ from torch import nn
 
 from ..experiments import Config, Experiment, Outcome, RunContext, register_kind
 from ..models import get_model
-from ..train import History, View, fit, predict_scores
+from ..train import History, View, eval_mode, fit, model_device, predict_scores
 from .methods import Method, register_method
 
 # Engines torch.ao can pack for, and whether their activation observers drop
@@ -280,11 +280,20 @@ def quantize(model: nn.Module, mode: str, example: torch.Tensor | None = None, *
         The int8 model and what went into it.
     """
     spec = check_settings(mode, engine, observer, calibration_samples, qat_epochs, qat_lr)
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a trained torch.nn.Module, got {type(model).__name__} "
+                        "(for a stored network use hsilib.experiments.trained_model)")
     if spec.data != "none" and example is None:
         raise ValueError(f"{mode} quantization needs an example input batch to trace the model")
-    if spec.data == "unlabeled" and (calibration is None or len(calibration) == 0):
-        raise ValueError("static quantization needs unlabeled calibration inputs "
-                         "(calibration=...); 'dynamic' needs no data")
+    if example is not None:
+        example = _inputs("example", example)
+        _check_fits(model, example, "example")
+    if spec.data == "unlabeled":
+        if calibration is None or len(calibration) == 0:
+            raise ValueError("static quantization needs unlabeled calibration inputs "
+                             "(calibration=...); 'dynamic' needs no data")
+        calibration = _inputs("calibration", calibration)
+        _check_fits(model, calibration[:2], "calibration")
     if spec.data == "labeled" and (training is None or training.fit_y is None or training.val_y is None):
         raise ValueError("quantization-aware training needs labelled data "
                          "(training=LabelledData(...) with labels); with unlabeled data use "
@@ -296,6 +305,26 @@ def quantize(model: nn.Module, mode: str, example: torch.Tensor | None = None, *
         qat_epochs=qat_epochs, qat_lr=qat_lr, seed=seed, progress=progress)
     used = min(calibration_samples, len(calibration)) if spec.data == "unlabeled" else None
     return Quantized(quantized, mode, engine, used, history)
+
+
+def _inputs(name: str, value) -> torch.Tensor:
+    """``value`` as a float tensor (a numpy array is converted), else a clear error."""
+    if isinstance(value, np.ndarray):
+        value = torch.from_numpy(np.ascontiguousarray(value))
+    if not isinstance(value, torch.Tensor) or not value.is_floating_point():
+        raise TypeError(f"{name} must be a float tensor (or numpy array) of model inputs, "
+                        f"got {type(value).__name__}")
+    return value.float()
+
+
+def _check_fits(model: nn.Module, inputs: torch.Tensor, name: str) -> None:
+    """A clear error when ``model`` cannot run on ``inputs`` (shape, channels)."""
+    try:
+        with torch.no_grad(), eval_mode(model):
+            model(inputs.to(model_device(model)))
+    except (RuntimeError, ValueError, IndexError) as err:
+        raise ValueError(f"{name} inputs of shape {tuple(inputs.shape)} do not fit the model "
+                         f"({' '.join(str(err).split())[:200]})") from None
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,8 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import shutil
+import tempfile
 import warnings
 from pathlib import Path
 
@@ -84,28 +86,54 @@ def verify(path: Path, remote: RemoteFile) -> str:
     return actual
 
 
+OFFLINE_VALUES = {"1": True, "true": True, "yes": True, "on": True,
+                  "": False, "0": False, "false": False, "no": False, "off": False}
+
+
 def offline() -> bool:
-    """True when ``$HSILIB_OFFLINE`` forbids downloads."""
-    return os.environ.get(ENV_OFFLINE, "").lower() not in ("", "0", "false", "no")
+    """True when ``$HSILIB_OFFLINE`` forbids downloads (``1``, ``true``,
+    ``yes``, ``on``; unset, empty, ``0``, ``false``, ``no`` and ``off`` allow
+    them; anything else is an error)."""
+    value = os.environ.get(ENV_OFFLINE, "").strip().lower()
+    if value not in OFFLINE_VALUES:
+        raise ValueError(f"${ENV_OFFLINE}={os.environ[ENV_OFFLINE]!r} is neither on nor off; "
+                         f"accepted: {', '.join(repr(v) for v in OFFLINE_VALUES)}")
+    return OFFLINE_VALUES[value]
+
+
+DOWNLOADS = ".downloads"  # partial downloads, one folder per process, inside the data directory
 
 
 def download(remote: RemoteFile, dest: Path, progressbar: bool = True) -> Path:
     """Download ``remote`` to ``dest`` through pooch, verifying its hash.
 
-    Raises :class:`DataIntegrityError` if the download's hash is wrong (nothing
-    is left at ``dest``) and :class:`DataNotFoundError` if it cannot be fetched.
+    The file is written in a private folder and moved to ``dest`` only once
+    complete and verified: a failed or interrupted download leaves nothing in
+    the scene's folder (the folder of a process that was killed is removed
+    by the next download). Raises :class:`DataIntegrityError` if the
+    download's hash is wrong and :class:`DataNotFoundError` if it cannot be
+    fetched.
     """
     if offline():
         raise DataNotFoundError(f"downloads are disabled (${ENV_OFFLINE} is set)")
-    dest.parent.mkdir(parents=True, exist_ok=True)
+    partial_root = dest.parent.parent / DOWNLOADS
+    try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        partial_root.mkdir(exist_ok=True)
+    except OSError as err:
+        raise PermissionError(f"cannot write to the data directory {dest.parent.parent} ({err}); "
+                              f"set ${ENV_DATA_DIR} to a writable directory") from None
+    _remove_abandoned(partial_root)
+    partial = Path(tempfile.mkdtemp(prefix=f"{os.getpid()}-", dir=partial_root))
     known = f"sha256:{remote.sha256}" if remote.sha256 else None
     pooch.get_logger().setLevel(logging.WARNING)
     try:
         pooch.retrieve(
-            remote.url, known_hash=known, fname=dest.name, path=dest.parent,
+            remote.url, known_hash=known, fname=dest.name, path=partial,
             progressbar=progressbar,
             downloader=pooch.HTTPDownloader(progressbar=progressbar, timeout=60),
         )
+        os.replace(partial / dest.name, dest)
     except requests.RequestException as err:  # some are ValueErrors: catch them first
         raise DataNotFoundError(f"could not download {remote.url}: {type(err).__name__}: {err}") from None
     except ValueError as err:  # pooch's hash mismatch
@@ -117,7 +145,27 @@ def download(remote: RemoteFile, dest: Path, progressbar: bool = True) -> Path:
         raise DataNotFoundError(
             f"could not download {remote.url}: {type(err).__name__}: {err}"
         ) from None
+    finally:
+        shutil.rmtree(partial, ignore_errors=True)
     return dest
+
+
+def _remove_abandoned(partial_root: Path) -> None:
+    """Remove the partial-download folders of processes that no longer run."""
+    for folder in partial_root.iterdir():
+        pid = folder.name.split("-", 1)[0]
+        if pid.isdigit() and not _running(int(pid)):
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def fetch(scene: Scene, remote: RemoteFile, download_missing: bool = True,

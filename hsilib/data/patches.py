@@ -52,7 +52,10 @@ class PatchSampler:
 
     def _corners(self, index) -> torch.Tensor:
         """Padded flat index of each patch's top-left corner, from image flat indices."""
-        index = torch.as_tensor(index, dtype=torch.int64, device=self.device)
+        index = torch.as_tensor(index, device=self.device)
+        if index.is_floating_point() or index.is_complex() or index.dtype == torch.bool:
+            raise TypeError(f"pixel indices must be integers, got {index.dtype}")
+        index = index.to(torch.int64)
         if index.numel() and (int(index.min()) < 0 or int(index.max()) >= self.height * self.width):
             raise IndexError(f"pixel index out of range for a {self.height}x{self.width} image")
         rows, cols = index // self.width, index % self.width

@@ -154,6 +154,9 @@ def make_split(name: str, kind: str = "disjoint", seed: int = 0, defects: str = 
     if defects not in DEFECT_POLICIES:
         raise ValueError(f"unknown defects policy {defects!r}; accepted: {', '.join(DEFECT_POLICIES)}")
     if kind == "disjoint":
+        if train_fraction is not None:
+            raise ValueError("train_fraction applies to random splits only; a disjoint split's "
+                             "training pixels are those of the DASE masks")
         return disjoint_split(scene, defects)
     if train_fraction is not None:
         if not 0.0 < train_fraction < 1.0:

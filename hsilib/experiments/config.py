@@ -44,6 +44,9 @@ PAPER_LR = {"indian_pines": 1e-3, "pavia_university": 8e-4}
 DEFAULT_LR = 1e-3
 ALL_BANDS = "all"
 MODEL_DEFAULT = "model"
+# The paper's patches are 19 pixels; one of 63 x 63 x 40 channels is already
+# 635 KB a sample (a batch of 100: 64 MB), and larger ones only run slowly.
+MAX_PATCH = 63
 # Config fields that do not change what a model family produces.
 IGNORED_FIELDS = {"torch": (), "sklearn": ("epochs", "batch_size", "lr", "precision")}
 
@@ -192,7 +195,7 @@ class Config(Experiment):
     widths: tuple[int, ...] | None = None
 
     def __post_init__(self) -> None:
-        get_scene(self.scene)  # clear errors for unknown names
+        scene = get_scene(self.scene)  # clear errors for unknown names
         spec = get_model(self.model)
         for name, value, accepted in (("split", self.split, SPLIT_KINDS),
                                       ("pca_fit", self.pca_fit, FIT_ON),
@@ -210,12 +213,14 @@ class Config(Experiment):
             if not self.lr > 0:
                 raise ValueError(f"lr must be positive, got {self.lr}")
         if not (self.components in (ALL_BANDS, MODEL_DEFAULT)
-                or (type(self.components) is int and self.components >= 1)):
-            raise ValueError(f"components must be a positive integer, {ALL_BANDS!r} or "
-                             f"{MODEL_DEFAULT!r}, got {self.components!r}")
-        if self.patch_size is not None and (type(self.patch_size) is not int or self.patch_size < 1
+                or (type(self.components) is int and 1 <= self.components <= scene.n_bands)):
+            raise ValueError(f"components must be an integer from 1 to {scene.n_bands} (the bands of "
+                             f"{self.scene}), {ALL_BANDS!r} or {MODEL_DEFAULT!r}, got {self.components!r}")
+        if self.patch_size is not None and (type(self.patch_size) is not int
+                                            or not 1 <= self.patch_size <= MAX_PATCH
                                             or self.patch_size % 2 == 0):
-            raise ValueError(f"patch_size must be a positive odd integer, got {self.patch_size!r}")
+            raise ValueError(f"patch_size must be an odd integer from 1 to {MAX_PATCH}, "
+                             f"got {self.patch_size!r}")
         _check_type("val_fraction", self.val_fraction, (float,))
         if not 0.0 < self.val_fraction < 1.0:
             raise ValueError(f"val_fraction must be in (0, 1), got {self.val_fraction}")
