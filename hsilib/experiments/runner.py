@@ -25,6 +25,7 @@ reports every failure at the end.
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import platform
 import signal
@@ -268,7 +269,8 @@ def _execute(experiment: Experiment, store: ResultStore, device: str, progress: 
         # Weights first: a stored record of a network implies its weights.
         record["weights_sha256"] = store.put_weights(record["key"], outcome.model.state_dict())
     store.put(record)
-    return record, outcome.model
+    # As a later read will give it (tuples become lists): the same either way.
+    return json.loads(json.dumps(record)), outcome.model
 
 
 def _comparison(experiment: Experiment, outcome: Outcome, store: ResultStore, view: View,
