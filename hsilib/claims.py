@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .reference import paper_value
+from .reference import PRUNING_TABLES, paper_value, paper_values
 
 VERDICTS = ("holds", "fails", "inconclusive")
 ALPHA = 0.05  # significance level of the paired tests
@@ -191,5 +191,94 @@ for _claim in (
           f"at least {MIN_PAIRS} pairs", _qat_beats_static),
     Claim("quant_no_significant_loss", "quantization", "no significant loss of accuracy", "§4.3",
           "holds when every mode's mean top-1 change is above −1 point", _no_significant_loss),
+):
+    register_claim(_claim)
+
+
+# --------------------------------------------------------------------------
+# Pruning (Section 4.2, Tables 4-9): a pruning frame (hsilib.report.pruning).
+# --------------------------------------------------------------------------
+
+FIFTEEN_X = 14.0  # "up to 15x" holds from this factor (the paper's own is 1.71 / 0.12 = 14.3)
+
+
+def _per_setting(rows: pd.DataFrame, by: list[str]) -> pd.Series:
+    return rows.groupby(by)["top1"].mean()
+
+
+def _memory_15x(frame: pd.DataFrame) -> Verdict:
+    paper = paper_value(4, "CNN2D", "memory_mb") / paper_value(4, "Prune (98%)", "memory_mb")
+    base = frame[(frame["label"] == "cnn2d") & (frame["group"] == "baseline")]["memory_mb"].mean()
+    smallest = frame[frame["ratio"] == "98%"]["memory_mb"].mean()
+    ours = base / smallest
+    return Verdict("holds" if ours >= FIFTEEN_X else "fails", f"×{paper:.1f} (Table 4, 98%)",
+                   f"×{ours:.1f} (98%, saved state dicts)")
+
+
+def _beats_scratch(frame: pd.DataFrame) -> Verdict:
+    setting = ["scene", "split", "seed", "ratio"]
+    scratch = _per_setting(frame[frame["group"] == "scratch"], setting)
+    pruned = frame[(frame["group"] == "prune") & (frame["strategy"] == "I")]
+    differences = pd.concat([(_per_setting(rows, setting) - scratch).dropna()
+                             for _, rows in pruned.groupby("label")]) if len(pruned) else pd.Series([])
+    wins, cells = 0, 0
+    for ratio, table in PRUNING_TABLES.items():
+        paper = paper_values(table, "top1", setting=ratio)
+        scratch_paper = paper[paper["method"] == "Pruned CNN2D"].set_index(["dataset", "split"])["value"]
+        for _, row in paper[paper["group"] == "Pruning"].iterrows():
+            cells += 1
+            wins += row["value"] > scratch_paper[(row["dataset"], row["split"])]
+    verdict, summary = paired_verdict(differences)
+    return Verdict(verdict, f"pruned > Scratch in {wins} of {cells} cells (Tables 6-8, one run each)",
+                   f"pruned (I) − Scratch top-1: {summary}")
+
+
+def _smallest_beats_spectral(frame: pd.DataFrame) -> Verdict:
+    setting = ["scene", "split", "seed"]
+    spectral = frame[frame["label"].isin(["mlp", "cnn1d"]) & (frame["group"] == "baseline")]
+    best = spectral.groupby(setting)["top1"].max()
+    pruned = frame[(frame["ratio"] == "98%") & (frame["group"] == "prune") & (frame["strategy"] == "I")]
+    differences = pd.concat([(_per_setting(rows, setting) - best).dropna()
+                             for _, rows in pruned.groupby("label")]) if len(pruned) else pd.Series([])
+    smaller = pruned["memory_mb"].max() < spectral["memory_mb"].min() if len(spectral) else False
+    paper = paper_values(8, "top1", setting="98%")
+    paper_best = paper[paper["method"].isin(["MLP", "CNN-1D"])].groupby(["dataset", "split"])["value"].max()
+    paper_cells = paper[paper["group"] == "Pruning"]
+    paper_wins = sum(row["value"] > paper_best[(row["dataset"], row["split"])]
+                     for _, row in paper_cells.iterrows())
+    verdict, summary = paired_verdict(differences)
+    if verdict == "holds" and not smaller:
+        verdict = "fails"
+    return Verdict(verdict, f"98% > max(MLP, CNN-1D) in {paper_wins} of {len(paper_cells)} cells (Table 8)",
+                   f"98% (I) − max(MLP, CNN-1D) top-1: {summary}; "
+                   f"{'smaller' if smaller else 'not smaller'} than both")
+
+
+def _iterative_best(frame: pd.DataFrame) -> Verdict:
+    setting = ["scene", "split", "seed", "ratio"]
+    l1 = frame[(frame["label"] == "l1") & (frame["group"] == "prune")]
+    by = {s: _per_setting(l1[l1["strategy"] == s], setting) for s in ("I", "II", "III")}
+    others = pd.concat([by["I"], by["III"]], axis=1).max(axis=1)
+    verdict, summary = paired_verdict((by["II"] - others).dropna())
+    paper = paper_values(9, "top1").pivot_table(index=["setting", "dataset", "split"], columns="method",
+                                                values="value")
+    paper_wins = int((paper["II"] > paper[["I", "III"]].max(axis=1)).sum())
+    return Verdict(verdict, f"II best in {paper_wins} of {len(paper)} cells (Table 9, L1)",
+                   f"II − best of I and III (L1) top-1: {summary}")
+
+
+for _claim in (
+    Claim("prune_memory_15x", "pruning", "memory reduced up to 15x", "§4.2, Table 4",
+          f"holds from ×{FIFTEEN_X:g} (the paper's own figure is ×14.3)", _memory_15x),
+    Claim("prune_beats_scratch", "pruning", "pruning outperforms training from scratch", "§4.2",
+          f"paired t-test over criteria, scenes, splits, ratios and seeds, level {ALPHA}",
+          _beats_scratch),
+    Claim("prune_98_beats_spectral", "pruning",
+          "the 98% network beats MLP and CNN-1D with less memory", "§4.2",
+          f"paired t-test against the better of the two, level {ALPHA}; and smaller than both",
+          _smallest_beats_spectral),
+    Claim("prune_iterative_best", "pruning", "iterative fine-tuning (II) is the best strategy",
+          "§4.2, Table 9", f"paired t-test of II against the better of I and III, level {ALPHA}",
+          _iterative_best),
 ):
     register_claim(_claim)

@@ -16,6 +16,9 @@ PAPER_SCENES = ["indian_pines", "pavia_university"]
 SPLITS = ["disjoint", "random"]
 TABLE3_MODELS = ["rf", "mlr", "svm", "mlp", "lstm", "cnn1d", "cnn2d_c1", "cnn2d", "cnn3d"]
 QUANT_MODES = ["dynamic", "static", "qat"]
+PRUNING_CRITERIA = ["l1", "thinet", "slimming", "sfp"]
+PRUNING_RATIOS = ["90%", "95%", "98%"]
+STRATEGIES = ["I", "II", "III"]
 # Spectral nets are cheap and train longer; the 3-D CNN (~273M MACs a
 # sample) shorter. Shared by every chapter, so later chapters compress the
 # Baselines chapter's stored networks instead of retraining them.
@@ -30,6 +33,12 @@ PROFILES: dict[str, dict[str, dict]] = {
         "03_baselines": {"dataset": PAPER_SCENES, "split": SPLITS, "models": TABLE3_MODELS,
                          "seeds": [0], **QUICK_EPOCHS, "precision": "bf16", "data_source": "auto",
                          "leak_models": ["mlr", "cnn2d"]},
+        # Pruned networks are small: two single-threaded workers train them
+        # 1.7x faster than one process with two threads (measured, CNN2D 90%).
+        "04_pruning": {"dataset": PAPER_SCENES, "split": SPLITS, "methods": PRUNING_CRITERIA,
+                       "ratios": PRUNING_RATIOS, "strategies": STRATEGIES, "finetune_epochs": 2,
+                       "seeds": [0], **QUICK_EPOCHS, "precision": "bf16", "data_source": "auto",
+                       "workers": 2},
         "05_quantization": {"dataset": PAPER_SCENES, "split": SPLITS, "models": ["cnn2d"],
                             "preview_models": ["mlp", "cnn1d"], "modes": QUANT_MODES,
                             "qat_epochs": 3, "seeds": [0], **QUICK_EPOCHS, "precision": "bf16",
@@ -40,6 +49,9 @@ PROFILES: dict[str, dict[str, dict]] = {
         "03_baselines": {"dataset": PAPER_SCENES, "split": SPLITS, "models": TABLE3_MODELS,
                          "seeds": [0, 1, 2, 3, 4], "epochs": 100, "data_source": "auto",
                          "leak_models": ["mlr", "cnn2d"]},
+        "04_pruning": {"dataset": PAPER_SCENES, "split": SPLITS, "methods": PRUNING_CRITERIA,
+                       "ratios": PRUNING_RATIOS, "strategies": STRATEGIES, "finetune_epochs": 20,
+                       "seeds": [0, 1, 2, 3, 4], "epochs": 100, "data_source": "auto"},
         "05_quantization": {"dataset": PAPER_SCENES, "split": SPLITS, "models": ["cnn2d"],
                             "preview_models": ["mlp", "cnn1d"], "modes": QUANT_MODES,
                             "qat_epochs": 5, "seeds": [0, 1, 2, 3, 4], "epochs": 100,

@@ -43,7 +43,10 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
     return device
 
 
-def _autocast(device: torch.device, precision: str):
+def autocast(device: torch.device | str, precision: str):
+    """The context a forward pass runs in: nothing for ``"fp32"``, bfloat16
+    autocast on ``device``'s type for ``"bf16"``."""
+    device = torch.device(device)
     if precision not in PRECISIONS:
         raise ValueError(f"unknown precision {precision!r}; accepted: {', '.join(PRECISIONS)}")
     if precision == "fp32":
@@ -107,7 +110,7 @@ def predict_scores(model: nn.Module, view: View, index: np.ndarray, batch_size: 
     out = []
     with eval_mode(model):
         for start in range(0, len(index), batch_size):
-            with _autocast(device, precision):
+            with autocast(device, precision):
                 out.append(model(view(index[start:start + batch_size])).float().cpu())
     return torch.cat(out).numpy() if out else np.zeros((0, 0), np.float32)
 
@@ -252,7 +255,7 @@ def fit(model: nn.Module, view: View, train_index: np.ndarray, train_labels: np.
             x = view(train_index[batch])
             if transform is not None:
                 x = transform(x, generator)
-            with _autocast(device, precision):
+            with autocast(device, precision):
                 _, terms = objective(model, x, targets[batch], train_index[batch])
             loss = sum(terms.values())
             loss.backward()

@@ -1,5 +1,7 @@
 """The paper's claims as data: verdicts follow the evidence, both ways."""
 
+import itertools
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -68,3 +70,49 @@ def test_a_claim_within_seed_noise_is_inconclusive():
 def test_unknown_chapter_is_a_clear_error():
     with pytest.raises(ValueError, match="no claims registered for chapter 'poetry'.*quantization"):
         check_claims("poetry", quantized_frame())
+
+
+def pruning_frame(prune_gain=2.0, ii_gain=1.0, small_gain=1.0, base_mb=1.7, small_mb=0.04):
+    """Rows as hsilib.report.pruning.pruning_frame gives them: baselines,
+    Scratch and L1/ThiNet with three strategies, over 2 scenes x 2 splits x 2 seeds."""
+    rows = []
+    rng = np.random.default_rng(0)
+    for scene, split, seed in itertools.product(("indian_pines", "pavia_university"),
+                                                ("disjoint", "random"), (0, 1)):
+        common = {"scene": scene, "split": split, "seed": seed}
+        rows += [{**common, "label": "mlp", "group": "baseline", "ratio": "", "strategy": "",
+                  "top1": 80.0, "memory_mb": 0.13},
+                 {**common, "label": "cnn1d", "group": "baseline", "ratio": "", "strategy": "",
+                  "top1": 81.0, "memory_mb": 0.29},
+                 {**common, "label": "cnn2d", "group": "baseline", "ratio": "", "strategy": "",
+                  "top1": 85.0, "memory_mb": base_mb}]
+        for ratio in ("90%", "95%", "98%"):
+            noise = rng.normal(scale=0.1)
+            rows.append({**common, "label": "scratch", "group": "scratch", "ratio": ratio,
+                         "strategy": "", "top1": 80.0 + noise, "memory_mb": small_mb})
+            for label, strategy in itertools.product(("l1", "thinet"), ("I", "II", "III")):
+                top1 = 80.0 + noise + prune_gain + (ii_gain if strategy == "II" else 0.0)
+                if ratio == "98%":
+                    top1 = 81.0 + small_gain + rng.normal(scale=0.1) + (ii_gain if strategy == "II" else 0)
+                rows.append({**common, "label": label, "group": "prune", "ratio": ratio,
+                             "strategy": strategy, "top1": top1, "memory_mb": small_mb})
+    return pd.DataFrame(rows)
+
+
+def test_pruning_claims_hold_on_evidence_that_supports_them():
+    got = check_claims("pruning", pruning_frame())["verdict"].to_dict()
+    assert set(got.values()) == {"holds"}, got
+
+
+def test_pruning_claims_fail_on_evidence_against_them():
+    got = check_claims("pruning", pruning_frame(prune_gain=-2.0, ii_gain=-1.0, small_gain=-3.0,
+                                                small_mb=0.5))["verdict"].to_dict()
+    assert got == {"memory reduced up to 15x": "fails",
+                   "pruning outperforms training from scratch": "fails",
+                   "the 98% network beats MLP and CNN-1D with less memory": "fails",
+                   "iterative fine-tuning (II) is the best strategy": "fails"}
+
+
+def test_a_small_network_that_is_not_smaller_than_the_spectral_ones_fails_that_claim():
+    got = check_claims("pruning", pruning_frame(small_mb=0.2))["verdict"].to_dict()
+    assert got["the 98% network beats MLP and CNN-1D with less memory"] == "fails"

@@ -4,7 +4,6 @@ choose differently, and clear errors for impossible requests."""
 
 from __future__ import annotations
 
-import copy
 import itertools
 
 import numpy as np
@@ -437,4 +436,4 @@ def test_every_criterion_and_strategy_reaches_the_target_widths(pruning_store):
     assert slimming["slimming"]["penalty"] in (1e-4, 1e-3)
     assert "fc1.gate" not in store.load_weights(slimming["key"], slimming["weights_sha256"])
     assert [s["widths"]["conv1"] for s in sfp["steps"]] == [33, 22, 15]
-    assert all(len(s["regrowth"]) == 1 for s in sfp["steps"])
+    assert all(len(s["regrowth"]) == len(s["changes"]) == 1 for s in sfp["steps"])

@@ -101,3 +101,65 @@ def test_paper_labels_name_rows_as_the_table_prints_them():
                           "method_title": ["float32", "Static Quantization"] * 2})
     assert report.paper_labels(frame, 10, ["cnn2d"]).tolist() == [
         "CNN2D", "Static Quantization", "MLP", "MLP + Static Quantization"]
+
+
+# ---------------------------------------------------------------- the pruning chapter's tables
+
+def train_record(key, model, top1, widths=None, scene="indian_pines", split="disjoint", seed=0):
+    config = {"model": model, "scene": scene, "split": split, "seed": seed, "data_source": "twin",
+              "epochs": 5, "widths": widths}
+    return {"key": key, "kind": "train", "config": config, "model_title": model.upper(),
+            "metrics": metrics(top1), "measure": {**measured(1.0, 0.2, 100.0), "params_all": 100},
+            "wall_s": 1.0}
+
+
+def prune_record(key, method, ratio, strategy, top1, kept=None, **setting):
+    base = train_record("b", "cnn2d", 0.9, **setting)["config"]
+    return {**train_record(key, "cnn2d", top1, **setting), "kind": "prune", "method": method,
+            "method_title": {"l1": "L1-norm pruning", "thinet": "ThiNet"}[method], "ratio": ratio,
+            "strategy": strategy, "total_epochs": 2, "kept": kept, "agreement": 0.9,
+            "config": {"base": base, "criterion": method, "ratio": ratio, "strategy": strategy}}
+
+
+def test_pruning_frame_labels_groups_and_ratios_as_tables_6_to_8_print_them():
+    from hsilib.report import pruning
+
+    frame = pruning.pruning_frame([
+        train_record("a", "mlp", 0.80), train_record("c", "cnn2d", 0.85),
+        train_record("s", "cnn2d", 0.78, widths=[5, 10, 10]),
+        prune_record("p", "l1", "98%", "I", 0.82)])
+    assert frame[["method", "group", "ratio"]].values.tolist() == [
+        ["MLP", "baseline", ""], ["CNN-2D", "baseline", ""], ["Pruned CNN2D", "scratch", "98%"],
+        ["L1-norm pruning", "prune", "98%"]]
+    table = pruning.ratio_table(frame, "98%", "top1",
+                                ["MLP", "CNN-1D", "CNN-2D", "Pruned CNN2D", "L1-norm pruning"])
+    assert table.index.tolist() == ["MLP", "CNN-2D", "Pruned CNN2D", "L1-norm pruning"]
+    cell = table.loc["L1-norm pruning", ("Indian Pines", "Disjoint")]
+    paper = paper_values(8, "top1", method="L1-norm pruning", dataset="indian_pines",
+                         split="disjoint", setting="98%")["value"].item()
+    assert cell["ours"] == "82.0" and cell["paper"] == paper and cell["Δ"] == pytest.approx(82.0 - paper)
+
+
+def test_kept_overlap_is_the_mean_jaccard_index_over_settings():
+    from hsilib.report import pruning
+
+    records = [prune_record("a", "l1", "90%", "I", 0.8, kept={"conv1": [0, 1, 2, 3]}),
+               prune_record("b", "thinet", "90%", "I", 0.8, kept={"conv1": [2, 3, 4, 5]}),
+               prune_record("c", "l1", "90%", "I", 0.8, kept={"conv1": [0, 1]}, seed=1),
+               prune_record("d", "thinet", "90%", "I", 0.8, kept={"conv1": [0, 1]}, seed=1)]
+    table = pruning.kept_overlap(records, "conv1")
+    assert table.loc["L1-norm pruning", "ThiNet"] == pytest.approx((2 / 6 + 1.0) / 2)
+    assert table.loc["ThiNet", "ThiNet"] == 1.0
+
+
+def test_table_4_and_table_5_follow_from_the_widths():
+    from hsilib.report import pruning
+
+    table4 = pruning.parameter_table("indian_pines")
+    for ratio, total in (("90%", 49_321), ("95%", 25_386), ("98%", 8_951)):
+        row = table4.loc[f"Prune ({ratio})"]
+        assert row["total"] == row["total (paper)"] == total
+        assert row["MB, checkpoint with Adam"] == pytest.approx(row["MB (paper)"], abs=0.015)
+    assert table4.loc["CNN2D", "fc2"] == 1_616 and table4.loc["CNN2D", "fc2 (paper)"] == 909
+    widths = pruning.width_table()
+    assert (widths.xs("ours", axis=1, level=1).to_numpy() == widths.xs("paper", axis=1, level=1).to_numpy()).all()

@@ -174,6 +174,10 @@ class Config(Experiment):
     widths : output widths of the model's prunable layers (for CNN2D conv1,
         conv2 and fc1: ``(15, 30, 30)`` is Table 5's 90% network); ``None``
         is the paper's architecture.
+    init_seed : seeds the initial weights and the batch order instead of
+        ``seed``, which then only draws the split and the validation pixels:
+        several networks on one split (the teachers of a multi-teacher
+        method). ``None``: ``seed``.
     """
 
     kind: ClassVar[str] = "train"
@@ -193,6 +197,7 @@ class Config(Experiment):
     precision: str = "fp32"
     data_source: str = "auto"
     widths: tuple[int, ...] | None = None
+    init_seed: int | None = None
 
     def __post_init__(self) -> None:
         scene = get_scene(self.scene)  # clear errors for unknown names
@@ -206,6 +211,8 @@ class Config(Experiment):
                 raise ValueError(f"unknown {name} {value!r}; accepted: {', '.join(accepted)}")
         for name in ("seed", "epochs", "batch_size"):
             _check_type(name, getattr(self, name), (int,))
+        if self.init_seed is not None:
+            _check_type("init_seed", self.init_seed, (int,))
         if self.epochs < 1 or self.batch_size < 2:
             raise ValueError(f"epochs must be >= 1 and batch_size >= 2, got {self.epochs}, {self.batch_size}")
         if self.lr is not None:
@@ -250,6 +257,8 @@ class Config(Experiment):
         twin's version when the data is synthetic."""
         ignored = IGNORED_FIELDS[get_model(self.model).family]
         material = {k: v for k, v in dataclasses.asdict(self).items() if k not in ignored}
+        if self.init_seed is None:  # absent, as before the field existed: stored keys stay valid
+            del material["init_seed"]
         if self.data_source == "twin":
             material["twin_version"] = TWIN_VERSION
         return material
@@ -261,9 +270,15 @@ class Config(Experiment):
         return (f"model {self.model!r} is a scikit-learn model; only torch models ({torch_models}) "
                 "have trained weights")
 
+    @property
+    def weight_seed(self) -> int:
+        """The seed of the initial weights and the batch order."""
+        return self.seed if self.init_seed is None else self.init_seed
+
     def label(self) -> str:
         widths = "" if self.widths is None else f" {'/'.join(map(str, self.widths))}"
-        return f"{self.model}{widths}/{self.scene}/{self.split}/seed {self.seed}"
+        init = "" if self.init_seed is None else f" init {self.init_seed}"
+        return f"{self.model}{widths}/{self.scene}/{self.split}/seed {self.seed}{init}"
 
     def network(self, data) -> Any:
         return get_model(self.model).make(data.features.shape[2], data.n_classes, self.patch_size,

@@ -20,12 +20,12 @@ def train_torch(config: Config, context: RunContext) -> Outcome:
     validation epoch is kept (:func:`hsilib.train.fit`)."""
     data = context.data
     view = context.view()
-    torch.manual_seed(config.seed)
+    torch.manual_seed(config.weight_seed)
     model = config.network(data)
     model = model.to(context.device, memory_format=model.memory_format)
     history = fit(model, view, data.fit_idx, data.fit_y, data.val_idx, data.val_y,
                   epochs=config.epochs, lr=config.lr, batch_size=config.batch_size,
-                  seed=config.seed, precision=config.precision, progress=context.progress)
+                  seed=config.weight_seed, precision=config.precision, progress=context.progress)
     scores = predict_scores(model, view, data.test_idx, precision=config.precision)
     return Outcome(scores, model, {"history": dataclasses.asdict(history)})
 

@@ -43,6 +43,8 @@ __all__ = [
     "SPLITS",
     "TABLES",
     "ReferenceLookupError",
+    "DISTILLATION_TABLES",
+    "PRUNING_TABLES",
     "load_reference",
     "paper_name",
     "paper_value",
@@ -223,7 +225,16 @@ def paper_value(
 # Our names (a registered model or compression method) -> the row label a
 # table prints, where it differs from the model's title (Table 3 prints the
 # titles of the model registry).
+# The tables of pruning and of distillation results, by nominal ratio (student size).
+PRUNING_TABLES = {"90%": 6, "95%": 7, "98%": 8}
+DISTILLATION_TABLES = {"90%": 11, "95%": 12, "98%": 13}
+
+_PRUNING_ROWS = {"mlp": "MLP", "cnn1d": "CNN-1D", "cnn2d": "CNN-2D", "scratch": "Pruned CNN2D",
+                 "l1": "L1-norm pruning", "thinet": "ThiNet", "slimming": "Network Slimming",
+                 "sfp": "SFP"}
 PAPER_NAMES: dict[int, dict[str, str]] = {
+    4: {"mlp": "MLP", "cnn1d": "CNN1D", "cnn2d": "CNN2D"},
+    6: _PRUNING_ROWS, 7: _PRUNING_ROWS, 8: _PRUNING_ROWS,
     10: {"mlp": "MLP", "cnn1d": "CNN1D", "cnn2d": "CNN2D", "dynamic": "Dynamic Quantization",
          "static": "Static Quantization", "qat": "Quantization Aware Training"},
 }

@@ -30,13 +30,12 @@ import time
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-import numpy as np
 import torch
 
 from ...experiments import Config, Experiment, Outcome, RunContext, register_kind
 from ...models import MODELS, get_model
 from ...models.network import Network
-from ...train import adam, fit, predict_scores
+from ...train import autocast, fit, predict_scores
 from ..methods import Method, register_method
 from . import select
 from .criteria import CRITERIA, get_criterion
@@ -109,11 +108,11 @@ class SparsityConfig(Experiment):
 
     def execute(self, context: RunContext) -> Outcome:
         config, data, view = self.base, context.data, context.view()
-        torch.manual_seed(config.seed)
+        torch.manual_seed(config.weight_seed)
         model = self.network(data)
         model = model.to(context.device, memory_format=model.memory_format)
         history = fit(model, view, data.fit_idx, data.fit_y, data.val_idx, data.val_y,
-                      epochs=config.epochs, batch_size=config.batch_size, seed=config.seed,
+                      epochs=config.epochs, batch_size=config.batch_size, seed=config.weight_seed,
                       precision=config.precision, progress=context.progress,
                       optimizer=_gate_decay(config.lr), callbacks=[SparsityPenalty(self.penalty)])
         scores = predict_scores(model, view, data.test_idx, precision=config.precision)
@@ -221,13 +220,14 @@ class PruneConfig(Experiment):
             if self.criterion == "sfp":
                 model, step = self._soft_phase(model, widths, context, number)
             else:
-                selection = select(model, self.criterion, widths, data=inputs, seed=config.seed + number,
-                                   **self._options())
+                with autocast(context.device, config.precision):  # ThiNet's forward passes
+                    selection = select(model, self.criterion, widths, data=inputs,
+                                       seed=config.weight_seed + number, **self._options())
                 model = apply(model, selection)
                 callbacks = [SparsityPenalty(penalty)] if penalty is not None and not final else []
                 history = fit(model, view, data.fit_idx, data.fit_y, data.val_idx, data.val_y,
                               epochs=self.finetune_epochs, lr=config.lr, batch_size=config.batch_size,
-                              seed=config.seed + number, precision=config.precision,
+                              seed=config.weight_seed + number, precision=config.precision,
                               progress=context.progress, callbacks=callbacks)
                 step = {"widths": widths, "history": dataclasses.asdict(history),
                         "kept": {k: v.tolist() for k, v in selection.items()},
@@ -279,13 +279,13 @@ class PruneConfig(Experiment):
         soft = SoftPruning(widths)
         history = fit(model, view, data.fit_idx, data.fit_y, data.val_idx, data.val_y,
                       epochs=self.finetune_epochs, lr=config.lr, batch_size=config.batch_size,
-                      seed=config.seed + number, precision=config.precision,
+                      seed=config.weight_seed + number, precision=config.precision,
                       progress=context.progress, callbacks=[soft])
         selection = select(model, "sfp", widths)
         pruned = apply(model, selection, example=view(data.fit_idx[:FOLD_EXAMPLES]))
         return pruned, {"widths": widths, "history": dataclasses.asdict(history),
                         "kept": {k: v.tolist() for k, v in selection.items()},
-                        "errors": {}, "regrowth": soft.changes}
+                        "errors": {}, "changes": soft.changes, "regrowth": soft.regrowth}
 
 
 def pruning_grid(bases: list[Config], criteria: list[str], ratios: list[str], strategies: list[str],

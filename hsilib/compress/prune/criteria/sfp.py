@@ -55,19 +55,29 @@ def zero_smallest(model: Network, widths: dict[str, int]) -> dict[str, np.ndarra
 
 class SoftPruning(Callback):
     """Zero each named layer's smallest filters before the first epoch and
-    after every epoch (``widths`` keep), recording how often the zeroed set
-    changed (regrowth)."""
+    after every epoch (``widths`` keep), recording per epoch how many
+    filters changed sides (``changes``) and how far the zeroed ones grew
+    back before being zeroed again (``regrowth``: their mean L2 norm over
+    the kept filters')."""
 
     def __init__(self, widths: dict[str, int]):
         self.widths = widths
         self.kept: dict[str, np.ndarray] | None = None
-        self.changes: list[int] = []  # filters whose kept/zeroed state changed, per epoch
+        self.changes: list[int] = []
+        self.regrowth: list[float] = []
 
     def epoch_start(self, epoch: int, model: nn.Module) -> None:
         if epoch == 1:
             self.kept = zero_smallest(model, self.widths)
 
     def epoch_end(self, epoch: int, model: nn.Module) -> None:
+        ratios = []
+        for name, keep in self.kept.items():
+            norms = filter_l2(getattr(model, name).weight)
+            zeroed = np.setdiff1d(np.arange(len(norms)), keep)
+            if len(zeroed):
+                ratios.append(norms[zeroed].mean() / max(norms[keep].mean(), 1e-12))
+        self.regrowth.append(float(np.mean(ratios)) if ratios else 0.0)
         kept = zero_smallest(model, self.widths)
         self.changes.append(sum(len(np.setdiff1d(kept[n], self.kept[n])) for n in kept))
         self.kept = kept

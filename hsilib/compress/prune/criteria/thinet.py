@@ -67,14 +67,16 @@ def contributions(model: Network, layer: PrunableLayer, data: TrainingInputs, in
     with torch.no_grad(), eval_mode(model):
         for start in range(0, len(index), chunk):
             inputs = data.view(index[start:start + chunk])
+            # The layers below may run in bfloat16 (autocast); the terms are float32.
             a = model.forward_features(inputs, until=layer.consumer_input)[layer.consumer_input].float()
             units = torch.as_tensor(rng.integers(0, weight.shape[0], size=(len(a), draws)))
-            if isinstance(consumer, nn.Linear):
-                x = (weight.view(weight.shape[0], channels, g)[units]
-                     * a.flatten(1).view(len(a), 1, channels, g)).sum(-1)
-                y = (a.flatten(1) @ weight.T)[torch.arange(len(a))[:, None], units]
-            else:
-                x, y = _conv_contributions(consumer, weight, a, units, rng)
+            with torch.autocast(a.device.type, enabled=False):
+                if isinstance(consumer, nn.Linear):
+                    x = (weight.view(weight.shape[0], channels, g)[units]
+                         * a.flatten(1).view(len(a), 1, channels, g)).sum(-1)
+                    y = (a.flatten(1) @ weight.T)[torch.arange(len(a))[:, None], units]
+                else:
+                    x, y = _conv_contributions(consumer, weight, a, units, rng)
             rows.append(x.reshape(-1, channels).double().numpy())
             targets.append(y.reshape(-1).double().numpy())
     x, y = np.concatenate(rows), np.concatenate(targets)

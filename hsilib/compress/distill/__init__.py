@@ -1,0 +1,14 @@
+"""Knowledge distillation: fourteen methods, offline (a trained teacher
+guides a student), online (peers or branches teach each other) and self
+(a network teaches itself), one module each behind one registry
+(:data:`~.base.DISTILLERS`), run as the ``distill`` experiment kind
+(:class:`~.runs.DistillConfig`)."""
+
+from . import soft_targets  # noqa: F401  (each method module registers itself)
+from .base import DISTILLERS, FAMILIES, Distiller, TrainingPixels, get_distiller, kl_batchmean, soft_kl
+from .runs import DistillConfig, distillation_grid, register_methods
+
+register_methods()
+
+__all__ = ["DISTILLERS", "DistillConfig", "Distiller", "FAMILIES", "TrainingPixels",
+           "distillation_grid", "get_distiller", "kl_batchmean", "soft_kl"]

@@ -1,0 +1,216 @@
+"""The pruning chapter's tables and figures (the paper's Tables 4-9): every
+pruned network beside the Scratch network of its width and the baselines,
+Table 4 in both parameter conventions and three memory measures, and how
+much the criteria agree on which filters to keep."""
+
+from __future__ import annotations
+
+import itertools
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+from .. import measure
+from ..compress.prune import RATIOS, target_widths
+from ..data import get_scene
+from ..models import get_model
+from ..reference import PRUNING_TABLES, paper_name, paper_values
+from .results import network_config, side_by_side
+
+
+
+def ratio_of(model: str, widths) -> str | None:
+    """The nominal ratio whose Table 5 widths ``widths`` are, for ``model``."""
+    spec = get_model(model)
+    network = spec.make(spec.components or 200, 2)
+    for ratio in RATIOS:
+        if tuple(target_widths(network, ratio).values()) == tuple(widths):
+            return ratio
+    return None
+
+
+def pruning_frame(records: list[dict]) -> pd.DataFrame:
+    """One row per network of the chapter: pruned (a ``prune`` record),
+    Scratch (a ``train`` record with Table 5's widths) or baseline (a
+    ``train`` record without widths). ``label`` is ours (the criterion,
+    ``"scratch"`` or the model), ``method`` the row label of Tables 6-8 and
+    ``group`` its group there; metrics in %, measurements as recorded."""
+    rows = []
+    for r in records:
+        config = network_config(r)
+        if r["kind"] == "prune":
+            label, group, ratio, strategy = r["method"], "prune", r["ratio"], r["strategy"]
+            epochs = r["total_epochs"]
+        elif config.get("widths"):
+            label, group, strategy = "scratch", "scratch", ""
+            ratio, epochs = ratio_of(config["model"], config["widths"]), config["epochs"]
+        else:
+            label, group, ratio, strategy, epochs = config["model"], "baseline", "", "", config["epochs"]
+        measured = r["measure"]
+        rows.append({
+            "label": label, "method": paper_name(6, label) or r.get("method_title", r["model_title"]),
+            "group": group, "ratio": ratio, "strategy": strategy,
+            **{k: config[k] for k in ("model", "scene", "split", "seed", "data_source")},
+            **{m: 100 * r["metrics"][m] for m in ("top1", "top5", "oa", "aa")},
+            "kappa": r["metrics"]["kappa"], "params": measured["params"],
+            "params_all": measured["params_all"], "macs": measured["macs_per_sample"],
+            "memory_mb": measured["memory_mb_serialized"], "latency_ms": measured["latency_ms_median"],
+            "throughput_per_s": measured["throughput_per_s"], "epochs": epochs,
+            "agreement": r.get("agreement"), "wall_s": r["wall_s"], "key": r["key"]})
+    return pd.DataFrame(rows)
+
+
+def ratio_table(frame: pd.DataFrame, ratio: str, metric: str, methods: list[str]) -> pd.DataFrame:
+    """Table 6, 7 or 8 for one metric: the baselines, Scratch at ``ratio`` and
+    every criterion at ``ratio`` (strategy I), ours beside the paper's."""
+    rows = frame[(frame["group"] == "baseline")
+                 | ((frame["ratio"] == ratio) & frame["strategy"].isin(["", "I"]))]
+    order = [m for m in methods if m in set(rows["method"])]
+    reference = paper_values(PRUNING_TABLES[ratio], setting=ratio)
+    return side_by_side(rows, reference, metric, methods=order)
+
+
+def strategy_table(frame: pd.DataFrame, metric: str, criterion: str = "l1") -> pd.DataFrame:
+    """Table 9 for one metric: ``criterion`` with each strategy at each ratio,
+    ours beside the paper's (the paper's Table 9 is L1-norm pruning)."""
+    tables = []
+    for ratio in RATIOS:
+        rows = frame[(frame["label"] == criterion) & (frame["ratio"] == ratio)]
+        if rows.empty:
+            continue
+        table = side_by_side(rows.assign(method=rows["strategy"]), paper_values(9, setting=ratio),
+                             metric, methods=[s for s in ("I", "II", "III") if s in set(rows["strategy"])])
+        table.index = pd.MultiIndex.from_product([[ratio], table.index], names=["ratio", "strategy"])
+        tables.append(table)
+    return pd.concat(tables) if tables else pd.DataFrame()
+
+
+def parameter_table(scene: str, models: tuple[str, ...] = ("mlp", "cnn1d", "cnn2d"),
+                    base: str = "cnn2d") -> pd.DataFrame:
+    """Table 4: per-layer parameters of ``base`` and its pruned networks (the
+    paper's convention: conv and linear weights and biases), totals in both
+    conventions (batch norm left out, as the paper counts, and PyTorch's
+    full count), and memory three ways (float32 values, the saved state dict,
+    a training checkpoint with Adam's state), beside the paper's."""
+    info = get_scene(scene)
+    paper = paper_values(4)
+    rows = []
+    networks = [(m, paper_name(4, m), None) for m in models if m != base]
+    networks += [(base, paper_name(4, base), None)] + [(base, f"Prune ({r})", r) for r in RATIOS]
+    for model, label, ratio in networks:
+        spec = get_model(model)
+        network = spec.make(spec.components or info.n_bands, info.n_classes)
+        if ratio is not None:
+            network = spec.make(spec.components or info.n_bands, info.n_classes,
+                                widths=tuple(target_widths(network, ratio).values()))
+        layers = measure.parameters_per_layer(network)
+        theirs = paper[paper["method"] == label].set_index("metric")["value"]
+        row = {"network": label}
+        for layer in ("conv1", "conv2", "fc1", "fc2"):
+            row[layer] = layers.get(layer) if len(layers) == 4 else None
+            row[f"{layer} (paper)"] = theirs.get(f"params_{layer}")
+        row.update({"total": sum(layers.values()), "total (paper)": theirs.get("params"),
+                    "all parameters": measure.all_parameters(network),
+                    "MB, float32 values": measure.theoretical_memory_mb(network),
+                    "MB, state dict": measure.serialized_memory_mb(network),
+                    "MB, checkpoint with Adam": measure.checkpoint_memory_mb(network),
+                    "MB (paper)": theirs.get("memory_mb")})
+        rows.append(row)
+    return pd.DataFrame(rows).set_index("network")
+
+
+def width_table(model: str = "cnn2d") -> pd.DataFrame:
+    """Table 5: filters and neurons of each pruned network, ours (from the
+    nominal ratio) beside the paper's."""
+    spec = get_model(model)
+    full = spec.make(spec.components or 200, 2)
+    paper = paper_values(5)
+    columns = [("conv1 filters", "filters_conv1"), ("conv2 filters", "filters_conv2"),
+               ("fc1 inputs", "neurons_fc1"), ("fc1 neurons", "neurons_fc2")]
+    rows = {}
+    for label, ratio in [("CNN2D", None), *[(f"Prune ({r})", r) for r in RATIOS]]:
+        widths = full.widths if ratio is None else tuple(target_widths(full, ratio).values())
+        network = spec.make(spec.components or 200, 2, widths=widths)
+        ours = (widths[0], widths[1], network.fc1.in_features, widths[2])
+        theirs = paper[paper["method"] == label].set_index("metric")["value"]
+        rows[label] = {(name, who): value for (name, metric), mine in zip(columns, ours)
+                       for who, value in (("ours", mine), ("paper", theirs.get(metric)))}
+    table = pd.DataFrame.from_dict(rows, orient="index")
+    table.columns = pd.MultiIndex.from_tuples(table.columns)
+    table.index.name = "network"
+    return table
+
+
+def kept_overlap(records: list[dict], layer: str) -> pd.DataFrame:
+    """How much the criteria agree on which of ``layer``'s filters to keep:
+    the mean Jaccard index (shared / either) of their one-shot selections
+    over every setting and ratio both ran, criteria by criteria."""
+    kept: dict[tuple, dict[str, set]] = {}
+    for r in records:
+        if r["kind"] == "prune" and r.get("kept") and layer in r["kept"]:
+            config = network_config(r)
+            setting = (config["scene"], config["split"], config["seed"], r["ratio"])
+            kept.setdefault(setting, {})[r["method_title"]] = set(r["kept"][layer])
+    names = sorted({name for choice in kept.values() for name in choice})
+    table = pd.DataFrame(np.nan, index=names, columns=names)
+    for a, b in itertools.product(names, repeat=2):
+        shared = [len(c[a] & c[b]) / len(c[a] | c[b]) for c in kept.values() if a in c and b in c]
+        table.loc[a, b] = np.mean(shared) if shared else np.nan
+    return table
+
+
+def accuracy_against_cost(frame: pd.DataFrame, cost: str, source_label: str) -> plt.Figure:
+    """Top-1 against a cost (``"params"``, ``"latency_ms"``, ``"macs"``), one
+    panel per scene and split: each criterion (strategy I) and Scratch across
+    the ratios, the unpruned network as a star, the other baselines as
+    crosses."""
+    labels = {"params": "parameters (the paper's count)", "latency_ms": "latency at batch 1 (ms)",
+              "macs": "multiply-accumulates per sample", "memory_mb": "serialized size (MB)"}
+    scenes, splits = list(dict.fromkeys(frame["scene"])), list(dict.fromkeys(frame["split"]))
+    fig, axes = plt.subplots(len(scenes), len(splits), figsize=(5 * len(splits), 3.6 * len(scenes)),
+                             squeeze=False)
+    lines = frame[frame["group"].isin(["prune", "scratch"]) & frame["strategy"].isin(["", "I"])]
+    colors = dict(zip(dict.fromkeys(lines["method"]), plt.get_cmap("tab10").colors))
+    for row, scene in enumerate(scenes):
+        for col, split in enumerate(splits):
+            ax = axes[row][col]
+            here = frame[(frame["scene"] == scene) & (frame["split"] == split)]
+            for method, group in lines[(lines["scene"] == scene) & (lines["split"] == split)].groupby(
+                    "method", sort=False):
+                points = group.groupby("ratio")[[cost, "top1"]].mean().sort_values(cost)
+                ax.plot(points[cost], points["top1"], marker="o", color=colors[method], label=method,
+                        ls="--" if method == paper_name(6, "scratch") else "-")
+            for _, base in here[here["group"] == "baseline"].groupby("label"):
+                marker = "*" if base["label"].iloc[0] == "cnn2d" else "x"
+                ax.scatter(base[cost].mean(), base["top1"].mean(), marker=marker, s=90, color="k")
+                ax.annotate(base["method"].iloc[0], (base[cost].mean(), base["top1"].mean()),
+                            fontsize=7, xytext=(4, -10), textcoords="offset points")
+            ax.set_xscale("log")
+            ax.set_xlabel(labels.get(cost, cost), fontsize=9)
+            ax.set_ylabel("top-1 test accuracy (%)")
+            ax.set_title(f"{scene.replace('_', ' ').title()}, {split}", fontsize=10)
+            ax.grid(alpha=0.3)
+    handles, names = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, names, loc="lower center", ncol=len(names), fontsize=8, frameon=False,
+               bbox_to_anchor=(0.5, -0.05))
+    fig.suptitle(f"Pruned networks (90%, 95%, 98%) against {labels.get(cost, cost)} ({source_label})",
+                 fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def overlap_heatmap(tables: dict[str, pd.DataFrame]) -> plt.Figure:
+    """The :func:`kept_overlap` tables of several layers side by side."""
+    fig, axes = plt.subplots(1, len(tables), figsize=(3.6 * len(tables), 3.4), squeeze=False)
+    for ax, (layer, table) in zip(axes[0], tables.items()):
+        image = ax.imshow(table.to_numpy(dtype=float), vmin=0, vmax=1, cmap="viridis")
+        ax.set_xticks(range(len(table)), table.columns, rotation=45, ha="right", fontsize=8)
+        ax.set_yticks(range(len(table)), table.index, fontsize=8)
+        for (i, j), value in np.ndenumerate(table.to_numpy(dtype=float)):
+            if not np.isnan(value):
+                ax.text(j, i, f"{value:.2f}", ha="center", va="center", fontsize=7,
+                        color="w" if value < 0.6 else "k")
+        ax.set_title(layer, fontsize=10)
+    fig.colorbar(image, ax=axes[0].tolist(), shrink=0.8, label="shared / either (Jaccard)")
+    return fig
