@@ -219,12 +219,42 @@ def test_thinet_follows_the_data_and_l1_does_not():
 
 
 def test_thinet_terms_add_up_to_the_next_layers_output():
+    """Each draw's terms sum to the consumer's own output minus its bias
+    (a wrong flatten or window would not)."""
     model, x = network("cnn2d"), batch("cnn2d", 16)
+    taps = model.forward_features(x)
     for layer in prunable_layers(model):
-        terms, target = contributions(model, layer, TrainingInputs.of(x), np.arange(16), 5,
-                                      np.random.default_rng(0))
+        rng = np.random.default_rng(0)
+        terms = contributions(model, layer, TrainingInputs.of(x), np.arange(16), 5, rng)
         assert terms.shape == (16 * 5, {"conv1": 50, "conv2": 100, "fc1": 100}[layer.name])
-        np.testing.assert_allclose(terms.sum(1), target, rtol=1e-4, atol=1e-4)
+        consumer = getattr(model, layer.consumer)
+        with torch.no_grad():
+            out = consumer(taps[layer.consumer_input].flatten(1) if isinstance(consumer, nn.Linear)
+                           else taps[layer.consumer_input]) - consumer.bias.view(1, -1, *([1] * (
+                               taps[layer.consumer_input].dim() - 2 if not isinstance(consumer, nn.Linear) else 0)))
+        # Replay the draws: same generator, same order of draws.
+        rng = np.random.default_rng(0)
+        units = rng.integers(0, consumer.weight.shape[0], size=(16, 5))
+        if isinstance(consumer, nn.Linear):
+            expected = out.numpy()[np.arange(16)[:, None], units]
+        else:
+            positions = [rng.integers(0, size, size=(16, 5)) for size in out.shape[2:]]
+            expected = out.numpy()[(np.arange(16)[:, None], units, *positions)]
+        np.testing.assert_allclose(terms.sum(1), expected.reshape(-1), rtol=1e-4, atol=1e-4)
+
+
+def test_thinet_greedy_removal_matches_the_direct_rule():
+    """The Gram-matrix form chooses exactly what the direct rule chooses."""
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(400, 12)) * rng.uniform(0.1, 2.0, size=12)
+    kept = greedy_keep(x, 4)
+    available, removed = list(range(12)), np.zeros(400)
+    for _ in range(8):
+        errors = [np.square(removed + x[:, j]).sum() for j in available]
+        j = available[int(np.argmin(errors))]
+        available.remove(j)
+        removed += x[:, j]
+    assert kept.tolist() == sorted(available)
 
 
 def test_slimming_penalty_drives_batch_norm_scales_toward_zero():

@@ -121,18 +121,20 @@ def prune_record(key, method, ratio, strategy, top1, kept=None, **setting):
             "config": {"base": base, "criterion": method, "ratio": ratio, "strategy": strategy}}
 
 
-def test_pruning_frame_labels_groups_and_ratios_as_tables_6_to_8_print_them():
-    from hsilib.report import pruning
+def test_networks_frame_labels_groups_and_ratios_as_tables_6_to_8_print_them():
+    from hsilib.reference import PRUNING_TABLES
+    from hsilib.report import networks
 
-    frame = pruning.pruning_frame([
+    frame = networks.networks_frame([
         train_record("a", "mlp", 0.80), train_record("c", "cnn2d", 0.85),
         train_record("s", "cnn2d", 0.78, widths=[5, 10, 10]),
         prune_record("p", "l1", "98%", "I", 0.82)])
     assert frame[["method", "group", "ratio"]].values.tolist() == [
         ["MLP", "baseline", ""], ["CNN-2D", "baseline", ""], ["Pruned CNN2D", "scratch", "98%"],
         ["L1-norm pruning", "prune", "98%"]]
-    table = pruning.ratio_table(frame, "98%", "top1",
-                                ["MLP", "CNN-1D", "CNN-2D", "Pruned CNN2D", "L1-norm pruning"])
+    table = networks.ratio_table(frame, "98%", "top1",
+                                 ["MLP", "CNN-1D", "CNN-2D", "Pruned CNN2D", "L1-norm pruning"],
+                                 PRUNING_TABLES)
     assert table.index.tolist() == ["MLP", "CNN-2D", "Pruned CNN2D", "L1-norm pruning"]
     cell = table.loc["L1-norm pruning", ("Indian Pines", "Disjoint")]
     paper = paper_values(8, "top1", method="L1-norm pruning", dataset="indian_pines",

@@ -1,7 +1,6 @@
-"""The pruning chapter's tables and figures (the paper's Tables 4-9): every
-pruned network beside the Scratch network of its width and the baselines,
-Table 4 in both parameter conventions and three memory measures, and how
-much the criteria agree on which filters to keep."""
+"""The pruning chapter's own tables and figures: Table 4 in both parameter
+conventions and three memory measures, Table 5, Table 9 (the strategies),
+and how much the criteria agree on which filters to keep."""
 
 from __future__ import annotations
 
@@ -15,60 +14,9 @@ from .. import measure
 from ..compress.prune import RATIOS, target_widths
 from ..data import get_scene
 from ..models import get_model
-from ..reference import PRUNING_TABLES, paper_name, paper_values
+from ..reference import paper_name, paper_values
 from .results import network_config, side_by_side
 
-
-
-def ratio_of(model: str, widths) -> str | None:
-    """The nominal ratio whose Table 5 widths ``widths`` are, for ``model``."""
-    spec = get_model(model)
-    network = spec.make(spec.components or 200, 2)
-    for ratio in RATIOS:
-        if tuple(target_widths(network, ratio).values()) == tuple(widths):
-            return ratio
-    return None
-
-
-def pruning_frame(records: list[dict]) -> pd.DataFrame:
-    """One row per network of the chapter: pruned (a ``prune`` record),
-    Scratch (a ``train`` record with Table 5's widths) or baseline (a
-    ``train`` record without widths). ``label`` is ours (the criterion,
-    ``"scratch"`` or the model), ``method`` the row label of Tables 6-8 and
-    ``group`` its group there; metrics in %, measurements as recorded."""
-    rows = []
-    for r in records:
-        config = network_config(r)
-        if r["kind"] == "prune":
-            label, group, ratio, strategy = r["method"], "prune", r["ratio"], r["strategy"]
-            epochs = r["total_epochs"]
-        elif config.get("widths"):
-            label, group, strategy = "scratch", "scratch", ""
-            ratio, epochs = ratio_of(config["model"], config["widths"]), config["epochs"]
-        else:
-            label, group, ratio, strategy, epochs = config["model"], "baseline", "", "", config["epochs"]
-        measured = r["measure"]
-        rows.append({
-            "label": label, "method": paper_name(6, label) or r.get("method_title", r["model_title"]),
-            "group": group, "ratio": ratio, "strategy": strategy,
-            **{k: config[k] for k in ("model", "scene", "split", "seed", "data_source")},
-            **{m: 100 * r["metrics"][m] for m in ("top1", "top5", "oa", "aa")},
-            "kappa": r["metrics"]["kappa"], "params": measured["params"],
-            "params_all": measured["params_all"], "macs": measured["macs_per_sample"],
-            "memory_mb": measured["memory_mb_serialized"], "latency_ms": measured["latency_ms_median"],
-            "throughput_per_s": measured["throughput_per_s"], "epochs": epochs,
-            "agreement": r.get("agreement"), "wall_s": r["wall_s"], "key": r["key"]})
-    return pd.DataFrame(rows)
-
-
-def ratio_table(frame: pd.DataFrame, ratio: str, metric: str, methods: list[str]) -> pd.DataFrame:
-    """Table 6, 7 or 8 for one metric: the baselines, Scratch at ``ratio`` and
-    every criterion at ``ratio`` (strategy I), ours beside the paper's."""
-    rows = frame[(frame["group"] == "baseline")
-                 | ((frame["ratio"] == ratio) & frame["strategy"].isin(["", "I"]))]
-    order = [m for m in methods if m in set(rows["method"])]
-    reference = paper_values(PRUNING_TABLES[ratio], setting=ratio)
-    return side_by_side(rows, reference, metric, methods=order)
 
 
 def strategy_table(frame: pd.DataFrame, metric: str, criterion: str = "l1") -> pd.DataFrame:
@@ -158,46 +106,6 @@ def kept_overlap(records: list[dict], layer: str) -> pd.DataFrame:
         shared = [len(c[a] & c[b]) / len(c[a] | c[b]) for c in kept.values() if a in c and b in c]
         table.loc[a, b] = np.mean(shared) if shared else np.nan
     return table
-
-
-def accuracy_against_cost(frame: pd.DataFrame, cost: str, source_label: str) -> plt.Figure:
-    """Top-1 against a cost (``"params"``, ``"latency_ms"``, ``"macs"``), one
-    panel per scene and split: each criterion (strategy I) and Scratch across
-    the ratios, the unpruned network as a star, the other baselines as
-    crosses."""
-    labels = {"params": "parameters (the paper's count)", "latency_ms": "latency at batch 1 (ms)",
-              "macs": "multiply-accumulates per sample", "memory_mb": "serialized size (MB)"}
-    scenes, splits = list(dict.fromkeys(frame["scene"])), list(dict.fromkeys(frame["split"]))
-    fig, axes = plt.subplots(len(scenes), len(splits), figsize=(5 * len(splits), 3.6 * len(scenes)),
-                             squeeze=False)
-    lines = frame[frame["group"].isin(["prune", "scratch"]) & frame["strategy"].isin(["", "I"])]
-    colors = dict(zip(dict.fromkeys(lines["method"]), plt.get_cmap("tab10").colors))
-    for row, scene in enumerate(scenes):
-        for col, split in enumerate(splits):
-            ax = axes[row][col]
-            here = frame[(frame["scene"] == scene) & (frame["split"] == split)]
-            for method, group in lines[(lines["scene"] == scene) & (lines["split"] == split)].groupby(
-                    "method", sort=False):
-                points = group.groupby("ratio")[[cost, "top1"]].mean().sort_values(cost)
-                ax.plot(points[cost], points["top1"], marker="o", color=colors[method], label=method,
-                        ls="--" if method == paper_name(6, "scratch") else "-")
-            for _, base in here[here["group"] == "baseline"].groupby("label"):
-                marker = "*" if base["label"].iloc[0] == "cnn2d" else "x"
-                ax.scatter(base[cost].mean(), base["top1"].mean(), marker=marker, s=90, color="k")
-                ax.annotate(base["method"].iloc[0], (base[cost].mean(), base["top1"].mean()),
-                            fontsize=7, xytext=(4, -10), textcoords="offset points")
-            ax.set_xscale("log")
-            ax.set_xlabel(labels.get(cost, cost), fontsize=9)
-            ax.set_ylabel("top-1 test accuracy (%)")
-            ax.set_title(f"{scene.replace('_', ' ').title()}, {split}", fontsize=10)
-            ax.grid(alpha=0.3)
-    handles, names = axes[0][0].get_legend_handles_labels()
-    fig.legend(handles, names, loc="lower center", ncol=len(names), fontsize=8, frameon=False,
-               bbox_to_anchor=(0.5, -0.05))
-    fig.suptitle(f"Pruned networks (90%, 95%, 98%) against {labels.get(cost, cost)} ({source_label})",
-                 fontsize=10)
-    fig.tight_layout()
-    return fig
 
 
 def overlap_heatmap(tables: dict[str, pd.DataFrame]) -> plt.Figure:
