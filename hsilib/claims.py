@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .reference import PRUNING_TABLES, paper_value, paper_values
+from .reference import DISTILLATION_TABLES, PRUNING_TABLES, paper_value, paper_values
 
 VERDICTS = ("holds", "fails", "inconclusive")
 ALPHA = 0.05  # significance level of the paired tests
@@ -280,5 +280,103 @@ for _claim in (
     Claim("prune_iterative_best", "pruning", "iterative fine-tuning (II) is the best strategy",
           "§4.2, Table 9", f"paired t-test of II against the better of I and III, level {ALPHA}",
           _iterative_best),
+):
+    register_claim(_claim)
+
+
+# --------------------------------------------------------------------------
+# Distillation (Section 4.4, Tables 11-13): a frame of students, Scratch and
+# baselines (hsilib.report.networks.networks_frame).
+# --------------------------------------------------------------------------
+
+DISTILLATION_FAMILIES = ("offline", "online", "self")
+_FAMILY_GROUPS = {"offline": "Offline distillation", "online": "Online distillation",
+                  "self": "Self distillation"}
+SETTING = ["scene", "split", "seed", "ratio"]
+TOP_METHODS = 3  # "the best overall performance": among the three best methods
+
+
+def _distillation_paper() -> pd.DataFrame:
+    return pd.concat([paper_values(table, "top1", setting=ratio)
+                      for ratio, table in DISTILLATION_TABLES.items()])
+
+
+def _family_order(frame: pd.DataFrame) -> Verdict:
+    paper = _distillation_paper()
+    means = {f: paper[paper["group"] == _FAMILY_GROUPS[f]]["value"].mean() for f in DISTILLATION_FAMILIES}
+    ours = {f: frame[frame["group"] == f].groupby(SETTING)["top1"].mean() for f in DISTILLATION_FAMILIES}
+    verdicts = [paired_verdict((ours[a] - ours[b]).dropna())
+                for a, b in (("offline", "online"), ("online", "self"))]
+    names = [v for v, _ in verdicts]
+    verdict = "fails" if "fails" in names else ("holds" if set(names) == {"holds"} else "inconclusive")
+    return Verdict(verdict, ", ".join(f"{f} {m:.2f}" for f, m in means.items()) + " (mean top-1, 12 cells)",
+                   f"offline − online: {verdicts[0][1]}; online − self: {verdicts[1][1]}")
+
+
+def _okddip_ddgsd_best(frame: pd.DataFrame) -> Verdict:
+    paper = _distillation_paper()
+    paper_rank = paper[paper["group"].isin(_FAMILY_GROUPS.values())].groupby("method")["value"].mean()
+    paper_rank = paper_rank.sort_values(ascending=False)
+    ours = frame[frame["group"].isin(DISTILLATION_FAMILIES)].groupby("method")["top1"].mean()
+    ours = ours.sort_values(ascending=False)
+    if not {"OKDDip", "DDGSD"} <= set(ours.index):
+        return Verdict("inconclusive", "", "needs OKDDip and DDGSD")
+    ranks = {m: list(ours.index).index(m) + 1 for m in ("OKDDip", "DDGSD")}
+    paper_ranks = {m: list(paper_rank.index).index(m) + 1 for m in ("OKDDip", "DDGSD")}
+    return Verdict("holds" if max(ranks.values()) <= TOP_METHODS else "fails",
+                   f"ranks {paper_ranks['OKDDip']} and {paper_ranks['DDGSD']} of {len(paper_rank)} by mean top-1",
+                   f"ranks {ranks['OKDDip']} and {ranks['DDGSD']} of {len(ours)} by mean top-1")
+
+
+def _beat_scratch(families: tuple[str, ...]):
+    def judge(frame: pd.DataFrame) -> Verdict:
+        scratch = frame[frame["group"] == "scratch"].groupby(SETTING)["top1"].mean()
+        methods = frame[frame["group"].isin(families)]
+        verdicts = {method: paired_verdict((group.groupby(SETTING)["top1"].mean() - scratch).dropna())[0]
+                    for method, group in methods.groupby("method")}
+        better = sum(v == "holds" for v in verdicts.values())
+        worse = sum(v == "fails" for v in verdicts.values())
+        paper = _distillation_paper()
+        scratch_paper = paper[paper["group"] == "Scratch"].set_index(["setting", "dataset", "split"])["value"]
+        cells = paper[paper["group"].isin([_FAMILY_GROUPS[f] for f in families])]
+        above = sum(row["value"] > scratch_paper[(row["setting"], row["dataset"], row["split"])]
+                    for _, row in cells.iterrows())
+        verdict = ("holds" if better > len(verdicts) / 2 else
+                   "fails" if worse >= len(verdicts) / 2 else "inconclusive") if verdicts else "inconclusive"
+        return Verdict(verdict, f"above Scratch in {above} of {len(cells)} cells",
+                       f"{better} of {len(verdicts)} methods significantly above Scratch, {worse} below")
+    return judge
+
+
+def _teacher_free_memory(frame: pd.DataFrame) -> Verdict:
+    held = frame[frame["group"].isin(DISTILLATION_FAMILIES)].groupby("group")["held_params"].max()
+    if not {"offline", "online", "self"} <= set(held.index):
+        return Verdict("inconclusive", "not measured (no memory column for KD)", "needs every family")
+    offline = frame[frame["group"] == "offline"]["held_params"].min()
+    verdict = "holds" if max(held["online"], held["self"]) < offline else "fails"
+    return Verdict(verdict, "not measured (no memory column for KD)",
+                   f"most held in training: online {held['online']:,.0f}, self {held['self']:,.0f}; "
+                   f"least by an offline method {offline:,.0f} parameters (teachers included)")
+
+
+for _claim in (
+    Claim("kd_family_order", "distillation", "offline > online > self distillation", "§4.4",
+          f"paired t-tests of the family means per setting and seed, level {ALPHA}; holds when both "
+          "differences are significantly positive", _family_order),
+    Claim("kd_okddip_ddgsd_best", "distillation", "OKDDip and DDGSD show the best overall performance",
+          "§4.4", f"holds when both rank among the {TOP_METHODS} best of the methods by mean top-1",
+          _okddip_ddgsd_best),
+    Claim("kd_online_self_beat_scratch", "distillation",
+          "most online and self methods outperform Scratch", "§4.4",
+          f"holds when more than half of them are significantly above the paired Scratch students "
+          f"(level {ALPHA})", _beat_scratch(("online", "self"))),
+    Claim("kd_offline_beat_scratch", "distillation",
+          "offline methods keep the accuracy with fewer parameters", "§4.4",
+          f"holds when more than half of them are significantly above the paired Scratch students "
+          f"(level {ALPHA})", _beat_scratch(("offline",))),
+    Claim("kd_teacher_free_memory", "distillation",
+          "online and self distillation need less memory (no teacher)", "§4.4",
+          "holds when every online and self run holds fewer parameters in training than any offline "
+          "run with its teacher", _teacher_free_memory),
 ):
     register_claim(_claim)

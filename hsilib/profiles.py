@@ -19,6 +19,9 @@ QUANT_MODES = ["dynamic", "static", "qat"]
 PRUNING_CRITERIA = ["l1", "thinet", "slimming", "sfp"]
 PRUNING_RATIOS = ["90%", "95%", "98%"]
 STRATEGIES = ["I", "II", "III"]
+DISTILLATION_METHODS = ["soft_targets", "fitnets", "attention", "correlation", "simkd", "camkd", "dml",
+                        "one", "clilr", "okddip", "tfkd", "cskd", "pskd", "ddgsd"]
+STUDENTS = ["90%", "95%", "98%"]
 # Spectral nets are cheap and train longer; the 3-D CNN (~273M MACs a
 # sample) shorter. Shared by every chapter, so later chapters compress the
 # Baselines chapter's stored networks instead of retraining them.
@@ -43,6 +46,9 @@ PROFILES: dict[str, dict[str, dict]] = {
                             "preview_models": ["mlp", "cnn1d"], "modes": QUANT_MODES,
                             "qat_epochs": 3, "seeds": [0], **QUICK_EPOCHS, "precision": "bf16",
                             "data_source": "auto"},
+        "06_distillation": {"dataset": PAPER_SCENES, "split": SPLITS, "methods": DISTILLATION_METHODS,
+                            "students": STUDENTS, "seeds": [0], **QUICK_EPOCHS, "precision": "bf16",
+                            "data_source": "auto", "workers": 2},
     },
     "full": {
         "02_datasets": {"scenes": PAPER_SCENES, "data_source": "auto"},
@@ -55,6 +61,9 @@ PROFILES: dict[str, dict[str, dict]] = {
         "05_quantization": {"dataset": PAPER_SCENES, "split": SPLITS, "models": ["cnn2d"],
                             "preview_models": ["mlp", "cnn1d"], "modes": QUANT_MODES,
                             "qat_epochs": 5, "seeds": [0, 1, 2, 3, 4], "epochs": 100,
+                            "data_source": "auto"},
+        "06_distillation": {"dataset": PAPER_SCENES, "split": SPLITS, "methods": DISTILLATION_METHODS,
+                            "students": STUDENTS, "seeds": [0, 1, 2, 3, 4], "epochs": 100,
                             "data_source": "auto"},
     },
 }

@@ -189,7 +189,7 @@ def fit(model: nn.Module, view: View, train_index: np.ndarray, train_labels: np.
         objective: Objective = cross_entropy, optimizer: OptimizerFactory | None = None,
         callbacks: Sequence[Callback] = (), sampler: Sampler = shuffled_batches,
         transform: Transform | None = None, frozen: Sequence[nn.Module] = (),
-        deployed: nn.Module | None = None) -> History:
+        deployed: nn.Module | None = None, keep_from: int = 1) -> History:
     """Train ``model``; keep the epoch whose deployed model scores best on validation.
 
     Parameters
@@ -219,6 +219,8 @@ def fit(model: nn.Module, view: View, train_index: np.ndarray, train_labels: np.
         statistics fixed) and without gradients, whatever the loop does to
         ``model``, even when they are inside it.
     deployed : the network that is validated (default ``model``).
+    keep_from : the first epoch whose weights may be kept (a staged
+        method's first epochs train part of the network); at most ``epochs``.
     """
     if epochs < 1:
         raise ValueError(f"epochs must be at least 1, got {epochs}")
@@ -226,6 +228,8 @@ def fit(model: nn.Module, view: View, train_index: np.ndarray, train_labels: np.
         raise ValueError("fit needs non-empty training and validation sets")
     if optimizer is None and lr is None:
         raise ValueError("fit needs lr (for the default Adam optimizer) or an optimizer factory")
+    if not 1 <= keep_from <= epochs:
+        raise ValueError(f"keep_from must be an epoch from 1 to {epochs}, got {keep_from}")
     deployed = model if deployed is None else deployed
     for module in frozen:
         module.eval().requires_grad_(False)
@@ -273,7 +277,7 @@ def fit(model: nn.Module, view: View, train_index: np.ndarray, train_labels: np.
             history.terms.setdefault(name, []).append(total / seen)
         history.train_loss.append(sum(sums.values()) / seen)
         history.val_oa.append(val_oa)
-        if val_oa > best_oa:
+        if val_oa > best_oa and epoch >= keep_from:
             best_oa, history.best_epoch = val_oa, epoch
             best_state = copy.deepcopy(model.state_dict())
         bar.set_postfix(loss=f"{history.train_loss[-1]:.3f}", val_oa=f"{val_oa:.3f}")

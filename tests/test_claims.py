@@ -116,3 +116,42 @@ def test_pruning_claims_fail_on_evidence_against_them():
 def test_a_small_network_that_is_not_smaller_than_the_spectral_ones_fails_that_claim():
     got = check_claims("pruning", pruning_frame(small_mb=0.2))["verdict"].to_dict()
     assert got["the 98% network beats MLP and CNN-1D with less memory"] == "fails"
+
+
+def distillation_frame(offline=2.0, online=1.0, self_=0.5, okddip_bonus=3.0, held=(500_000, 100_000)):
+    """Students of every family and their Scratch networks, 2 scenes x 2 splits x 3 seeds."""
+    from hsilib.compress.distill import DISTILLERS
+
+    rows = []
+    rng = np.random.default_rng(1)
+    gains = {"offline": offline, "online": online, "self": self_}
+    for scene, split, seed in itertools.product(("indian_pines", "pavia_university"),
+                                                ("disjoint", "random"), (0, 1, 2)):
+        common = {"scene": scene, "split": split, "seed": seed, "ratio": "90%"}
+        base = 80.0 + rng.normal(scale=0.2)
+        rows.append({**common, "method": "Pruned CNN2D", "group": "scratch", "top1": base,
+                     "held_params": np.nan})
+        for cls in DISTILLERS.values():
+            bonus = okddip_bonus if cls.title in ("OKDDip", "DDGSD") else 0.0
+            rows.append({**common, "method": cls.title, "group": cls.family,
+                         "top1": base + gains[cls.family] + bonus + rng.normal(scale=0.05),
+                         "held_params": held[0] if cls.family == "offline" else held[1]})
+    return pd.DataFrame(rows)
+
+
+def test_distillation_claims_hold_on_evidence_that_supports_them():
+    got = check_claims("distillation", distillation_frame(okddip_bonus=0.0, offline=3.0))["verdict"]
+    assert got.to_dict() == {"offline > online > self distillation": "holds",
+                             "OKDDip and DDGSD show the best overall performance": "fails",
+                             "most online and self methods outperform Scratch": "holds",
+                             "offline methods keep the accuracy with fewer parameters": "holds",
+                             "online and self distillation need less memory (no teacher)": "holds"}
+    assert check_claims("distillation", distillation_frame())["verdict"][
+        "OKDDip and DDGSD show the best overall performance"] == "holds"
+
+
+def test_distillation_claims_fail_on_evidence_against_them():
+    got = check_claims("distillation", distillation_frame(offline=-2.0, online=-1.0, self_=1.0,
+                                                          okddip_bonus=-5.0,
+                                                          held=(50_000, 600_000)))["verdict"]
+    assert set(got.to_dict().values()) == {"fails"}, got.to_dict()

@@ -379,7 +379,7 @@ def test_impossible_widths_are_clear_errors(widths, message):
 
 
 def test_unknown_criterion_and_missing_data_are_clear_errors():
-    with pytest.raises(ValueError, match="unknown pruning criterion 'magnitude'.*l1, slimming, sfp, thinet"):
+    with pytest.raises(ValueError, match="unknown pruning criterion 'magnitude'.*l1, thinet, slimming, sfp"):
         select(network("cnn2d"), "magnitude", "90%")
     with pytest.raises(ValueError, match="ThiNet chooses channels on training inputs: pass data="):
         select(network("cnn2d"), "thinet", "90%")

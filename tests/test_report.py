@@ -165,3 +165,51 @@ def test_table_4_and_table_5_follow_from_the_widths():
     assert table4.loc["CNN2D", "fc2"] == 1_616 and table4.loc["CNN2D", "fc2 (paper)"] == 909
     widths = pruning.width_table()
     assert (widths.xs("ours", axis=1, level=1).to_numpy() == widths.xs("paper", axis=1, level=1).to_numpy()).all()
+
+
+# ---------------------------------------------------------------- the frontier
+
+def frontier_rows(points):
+    return pd.DataFrame([{"scene": "indian_pines", "split": "disjoint", "label": label, "top1": top1,
+                          "memory_kb": kb} for label, top1, kb in points])
+
+
+def test_a_dominated_point_leaves_the_front_unchanged_and_a_dominating_one_changes_it():
+    from hsilib.report.frontier import pareto_front
+
+    frame = frontier_rows([("big", 90.0, 1700.0), ("small", 80.0, 40.0), ("middle", 85.0, 200.0),
+                           ("bad", 70.0, 500.0)])
+    front = set(frame["label"][pareto_front(frame, "memory_kb")])
+    assert front == {"big", "small", "middle"}
+    dominated = pd.concat([frame, frontier_rows([("worse", 84.0, 300.0)])], ignore_index=True)
+    assert set(dominated["label"][pareto_front(dominated, "memory_kb")]) == front
+    dominating = pd.concat([frame, frontier_rows([("better", 86.0, 150.0)])], ignore_index=True)
+    assert set(dominating["label"][pareto_front(dominating, "memory_kb")]) == {"big", "small", "better"}
+
+
+def test_best_under_a_budget_picks_the_most_accurate_network_that_fits():
+    from hsilib.report.frontier import best_under
+
+    frame = frontier_rows([("big", 90.0, 1700.0), ("small", 80.0, 40.0), ("middle", 85.0, 200.0)])
+    table = best_under(frame, "memory_kb", [50.0, 250.0, 10.0])
+    assert table["best network"].tolist() == ["small", "middle", "-"]
+
+
+def test_family_means_and_gains_over_scratch_follow_the_rows():
+    from hsilib.report import distillation
+
+    rows = []
+    for seed in (0, 1, 2, 3):
+        common = {"scene": "indian_pines", "split": "disjoint", "seed": seed, "ratio": "90%"}
+        rows += [{**common, "method": "Pruned CNN2D", "group": "scratch", "top1": 80.0 + seed},
+                 {**common, "method": "DML", "group": "online", "top1": 82.0 + seed + 0.1 * seed},
+                 {**common, "method": "Soft targets", "group": "offline", "top1": 79.0 + seed}]
+    frame = pd.DataFrame(rows)
+    means = distillation.family_means(frame)
+    assert means.loc["online", "ours"] == pytest.approx(np.mean([82.0 + 1.1 * s for s in range(4)]))
+    assert means.loc["online", "paper"] == pytest.approx(
+        distillation.paper_family_means().loc["online", "all cells"])
+    gains = distillation.gains_over_scratch(frame)
+    assert gains.loc["DML", "better than Scratch?"] == "holds"
+    assert gains.loc["Soft targets", "better than Scratch?"] == "fails"
+    assert gains.loc["DML", "paired runs gaining"] == "4 of 4"

@@ -1,17 +1,19 @@
-"""Compression methods, registered by name (:mod:`hsilib.compress.methods`):
-quantization (:mod:`hsilib.compress.quantization`) and structured pruning
-(:mod:`hsilib.compress.prune`) and knowledge distillation
-(:mod:`hsilib.compress.distill`)."""
+"""Compression methods, registered by name (:mod:`hsilib.compress.methods`),
+in the paper's order: structured pruning (:mod:`hsilib.compress.prune`),
+quantization (:mod:`hsilib.compress.quantization`), knowledge distillation
+(:mod:`hsilib.compress.distill`), and low-rank approximation
+(:mod:`hsilib.compress.lowrank`), which the paper names as a limitation."""
 
 from .methods import METHODS, Method, get_method, register_method
-from .quantization import (ENGINES, MODES, OBSERVER_NAMES, LabelledData, LayerDtype, QuantConfig,
-                       Quantized, check_engine, check_settings, get_mode, layer_dtypes, quantize,
-                       quantization_grid, select_engine)
+from .prune.strategies import PruneConfig, SparsityConfig, pruning_grid, scratch_config  # isort: skip
+from .quantization import (ENGINES, MODES, OBSERVER_NAMES, LabelledData, LayerDtype,  # isort: skip
+                           QuantConfig, Quantized, check_engine, check_settings, get_mode,
+                           layer_dtypes, quantization_grid, quantize, select_engine)
+from .distill import DistillConfig, distillation_grid  # isort: skip
+from .lowrank import LowRankConfig  # isort: skip
 
-from .distill import DistillConfig, distillation_grid
-from .prune.strategies import PruneConfig, SparsityConfig, pruning_grid, scratch_config
-
-__all__ = ["DistillConfig", "PruneConfig", "SparsityConfig", "distillation_grid", "pruning_grid",
-           "scratch_config", "ENGINES", "METHODS", "MODES", "Method", "OBSERVER_NAMES", "LabelledData", "LayerDtype",
-           "QuantConfig", "Quantized", "check_engine", "check_settings", "get_method", "get_mode",
-           "layer_dtypes", "quantization_grid", "quantize", "register_method", "select_engine"]
+__all__ = ["DistillConfig", "ENGINES", "LabelledData", "LayerDtype", "LowRankConfig", "METHODS", "MODES",
+           "Method", "OBSERVER_NAMES", "PruneConfig", "QuantConfig", "Quantized", "SparsityConfig",
+           "check_engine", "check_settings", "distillation_grid", "get_method", "get_mode",
+           "layer_dtypes", "pruning_grid", "quantization_grid", "quantize", "register_method",
+           "scratch_config", "select_engine"]

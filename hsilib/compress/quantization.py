@@ -393,8 +393,8 @@ class QuantConfig(Experiment):
 
     Parameters
     ----------
-    base : the network to quantize (a torch model; trained with its own
-        config, or loaded from the store).
+    base : the network to quantize: any stored torch network (trained from
+        scratch, pruned, distilled), trained now or loaded from the store.
     mode : ``"dynamic"``, ``"static"`` or ``"qat"``.
     engine : ``"x86"``, ``"fbgemm"`` or ``"qnnpack"``.
     calibration_samples, observer : static quantization's calibration: that
@@ -407,7 +407,7 @@ class QuantConfig(Experiment):
     kind = "quantize"
     concurrent = False
 
-    base: Config
+    base: Experiment
     mode: str = "static"
     engine: str = "x86"
     calibration_samples: int = 1000
@@ -433,7 +433,8 @@ class QuantConfig(Experiment):
         return f"{self.base.label()} {self.mode}"
 
     def execute(self, context: RunContext) -> Outcome:
-        data, seed = context.data, self.network_config().seed
+        data, config = context.data, self.network_config()
+        seed = config.seed
         mode = get_mode(self.mode)
         reference = context.reference(self.base)
         view = context.view("cpu")
@@ -445,7 +446,7 @@ class QuantConfig(Experiment):
             calibration=view(calibration_idx) if mode.data == "unlabeled" else None,
             calibration_samples=self.calibration_samples, observer=self.observer,
             training=LabelledData(view, data.fit_idx, data.fit_y, data.val_idx, data.val_y,
-                                  self.network_config().batch_size),
+                                  config.batch_size),
             qat_epochs=self.qat_epochs, qat_lr=self.qat_lr, seed=seed, progress=context.progress)
         quantize_s = time.perf_counter() - start
         return Outcome(

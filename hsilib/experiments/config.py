@@ -75,6 +75,11 @@ class Experiment:
         """Experiments that must be stored before this one runs: by default its ``base``."""
         return (self.base,)
 
+    def previous(self) -> "Experiment | None":
+        """The stored network this one continues from, which its record is
+        compared with (agreement, ``base_key``): by default its ``base``."""
+        return self.base
+
     def resolved(self) -> "Experiment":
         """This experiment with every default made explicit (no data loaded):
         by default, every experiment it holds resolved."""
@@ -174,6 +179,9 @@ class Config(Experiment):
     widths : output widths of the model's prunable layers (for CNN2D conv1,
         conv2 and fc1: ``(15, 30, 30)`` is Table 5's 90% network); ``None``
         is the paper's architecture.
+    train_fraction : for a random split, the share of each class's pixels
+        that trains (needed on scenes without disjoint masks, whose training
+        counts a random split otherwise copies); ``None``: those counts.
     init_seed : seeds the initial weights and the batch order instead of
         ``seed``, which then only draws the split and the validation pixels:
         several networks on one split (the teachers of a multi-teacher
@@ -198,6 +206,7 @@ class Config(Experiment):
     data_source: str = "auto"
     widths: tuple[int, ...] | None = None
     init_seed: int | None = None
+    train_fraction: float | None = None
 
     def __post_init__(self) -> None:
         scene = get_scene(self.scene)  # clear errors for unknown names
@@ -231,6 +240,17 @@ class Config(Experiment):
         _check_type("val_fraction", self.val_fraction, (float,))
         if not 0.0 < self.val_fraction < 1.0:
             raise ValueError(f"val_fraction must be in (0, 1), got {self.val_fraction}")
+        if self.train_fraction is not None:
+            _check_type("train_fraction", self.train_fraction, (float,))
+            if self.split != "random" or not 0.0 < self.train_fraction < 1.0:
+                raise ValueError(f"train_fraction applies to random splits, in (0, 1); got "
+                                 f"{self.train_fraction} for a {self.split} split")
+        elif self.split == "disjoint" and scene.disjoint is None:
+            raise ValueError(f"scene {self.scene!r} has no disjoint masks; use split='random' with "
+                             "a train_fraction")
+        elif self.split == "random" and scene.disjoint is None:
+            raise ValueError(f"scene {self.scene!r} has no disjoint masks to copy training counts "
+                             "from: a random split on it needs train_fraction")
         if self.widths is not None:  # a list (JSON, papermill) becomes a tuple
             object.__setattr__(self, "widths", spec.check_widths(self.widths))
 
@@ -239,6 +259,9 @@ class Config(Experiment):
 
     def dependencies(self) -> tuple[Experiment, ...]:
         return ()
+
+    def previous(self) -> None:
+        return None
 
     def resolved(self) -> "Config":
         spec = get_model(self.model)
@@ -257,8 +280,9 @@ class Config(Experiment):
         twin's version when the data is synthetic."""
         ignored = IGNORED_FIELDS[get_model(self.model).family]
         material = {k: v for k, v in dataclasses.asdict(self).items() if k not in ignored}
-        if self.init_seed is None:  # absent, as before the field existed: stored keys stay valid
-            del material["init_seed"]
+        for name in ("init_seed", "train_fraction"):
+            if material[name] is None:  # absent, as before the field existed: stored keys stay valid
+                del material[name]
         if self.data_source == "twin":
             material["twin_version"] = TWIN_VERSION
         return material

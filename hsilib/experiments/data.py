@@ -39,15 +39,16 @@ def experiment_data(config: Config) -> ExperimentData:
     configs that differ only in model, training or widths share it)."""
     components = None if config.components == ALL_BANDS else config.components
     return _data(config.scene, config.split, config.seed, config.defects, config.val_fraction,
-                 components, config.pca_fit, config.data_source)
+                 components, config.pca_fit, config.data_source, config.train_fraction)
 
 
 @lru_cache(maxsize=4)
 def _data(scene_name: str, split_kind: str, seed: int, defects: str, val_fraction: float,
-          components: int | None, pca_fit: str, data_source: str) -> ExperimentData:
+          components: int | None, pca_fit: str, data_source: str,
+          train_fraction: float | None) -> ExperimentData:
     scene = get_scene(scene_name)
     data = load_scene(scene_name, data_source)
-    split = make_split(scene_name, split_kind, seed=seed, defects=defects)
+    split = make_split(scene_name, split_kind, seed=seed, defects=defects, train_fraction=train_fraction)
     train_idx, train_y = split.train_index()
     test_idx, test_y = split.test_index()
     fit_idx, fit_y, val_idx, val_y = validation_split(train_idx, train_y, val_fraction, seed)

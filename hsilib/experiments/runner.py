@@ -275,11 +275,11 @@ def _execute(experiment: Experiment, store: ResultStore, device: str, progress: 
 
 def _comparison(experiment: Experiment, outcome: Outcome, store: ResultStore, view: View,
                 data: ExperimentData) -> dict:
-    """How the produced network compares with the one it came from (a
-    compression config's ``base``): measured in this run (a reference), or
-    from the base record's predictions."""
-    base = getattr(experiment, "base", None)
-    if not isinstance(base, Experiment):
+    """How the produced network compares with the one it came from
+    (:meth:`~hsilib.experiments.Experiment.previous`): measured in this run
+    (a reference), or from that record's predictions."""
+    base = experiment.previous()
+    if base is None:
         return {}
     predicted = outcome.scores.argmax(axis=1)
     if outcome.reference is not None:

@@ -235,6 +235,8 @@ _PRUNING_ROWS = {"mlp": "MLP", "cnn1d": "CNN-1D", "cnn2d": "CNN-2D", "scratch": 
 PAPER_NAMES: dict[int, dict[str, str]] = {
     4: {"mlp": "MLP", "cnn1d": "CNN1D", "cnn2d": "CNN2D"},
     6: _PRUNING_ROWS, 7: _PRUNING_ROWS, 8: _PRUNING_ROWS,
+    **{table: {k: _PRUNING_ROWS[k] for k in ("mlp", "cnn1d", "cnn2d", "scratch")}
+       for table in DISTILLATION_TABLES.values()},
     10: {"mlp": "MLP", "cnn1d": "CNN1D", "cnn2d": "CNN2D", "dynamic": "Dynamic Quantization",
          "static": "Static Quantization", "qat": "Quantization Aware Training"},
 }

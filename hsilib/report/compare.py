@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from ..reference import paper_name
+from .data import class_colors
 from .results import mean_std, network_config
 
 SETTING_FIELDS = ("model", "scene", "split", "seed", "data_source")
@@ -122,7 +123,7 @@ def compression_tradeoff(frame: pd.DataFrame, source_label: str, title: str) -> 
     compressed = frame[frame["method"] != "base"]
     methods = list(dict.fromkeys(compressed["method_title"]))
     models = list(dict.fromkeys(compressed["model_title"]))
-    colors = dict(zip(methods, plt.get_cmap("tab10").colors))
+    colors = dict(zip(methods, class_colors(len(methods))))
     markers = dict(zip(models, "osD^v<>"))
     panels = [("size_ratio", "serialized size / base size"),
               ("latency_speedup", "speed-up at batch 1 (base latency / latency)"),

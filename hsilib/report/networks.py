@@ -12,6 +12,7 @@ import pandas as pd
 from ..compress.prune import RATIOS, target_widths
 from ..models import get_model
 from ..reference import paper_name, paper_values
+from .data import class_colors
 from .results import network_config, side_by_side
 
 
@@ -88,7 +89,8 @@ def accuracy_against_cost(frame: pd.DataFrame, cost: str, source_label: str) -> 
     fig, axes = plt.subplots(len(scenes), len(splits), figsize=(5 * len(splits), 3.6 * len(scenes)),
                              squeeze=False)
     lines = frame[(frame["group"] != "baseline") & frame["strategy"].isin(["", "I"])]
-    colors = dict(zip(dict.fromkeys(lines["method"]), plt.get_cmap("tab10").colors))
+    methods = list(dict.fromkeys(lines["method"]))
+    colors = dict(zip(methods, class_colors(len(methods))))
     for row, scene in enumerate(scenes):
         for col, split in enumerate(splits):
             ax = axes[row][col]

@@ -6,6 +6,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from .data import class_colors
+
 SPLIT_TITLES = {"disjoint": "Disjoint", "random": "Random"}
 
 
@@ -93,7 +95,8 @@ def accuracy_vs_parameters(frame: pd.DataFrame, reference: pd.DataFrame, source_
                              squeeze=False)
     paper_params = reference[reference["metric"] == "params"].set_index("method")["value"]
     paper_top1 = reference[reference["metric"] == "top1"].set_index(["method", "dataset", "split"])["value"]
-    colors = dict(zip(dict.fromkeys(frame["method"]), plt.get_cmap("tab10").colors))
+    methods = list(dict.fromkeys(frame["method"]))
+    colors = dict(zip(methods, class_colors(len(methods))))
     for row, scene in enumerate(scenes):
         for col, split in enumerate(splits):
             ax = axes[row][col]

@@ -148,6 +148,11 @@ class Distiller(nn.Module, Callback):
     sampler: Sampler | None = None
     transform: Transform | None = None
 
+    def first_kept_epoch(self) -> int:
+        """The first epoch whose weights may be kept (a staged method's
+        earlier epochs train only part of the network)."""
+        return 1
+
     def epoch_start(self, epoch: int, model: nn.Module) -> None:
         self.epoch = epoch
 

@@ -29,7 +29,7 @@ from ...models.network import Network
 from ... import measure
 from ...train import fit, predict_scores, shuffled_batches
 from ..methods import Method, register_method
-from ..prune.widths import RATIOS, target_widths
+from ..prune.widths import RATIOS, config_widths, target_widths
 from .base import DISTILLERS, Distiller, TrainingPixels, get_distiller
 
 # What must agree between a teacher and the data its student learns from.
@@ -58,6 +58,9 @@ class DistillConfig(Experiment):
     epochs : training epochs; ``None``: the baseline's (the Scratch
         student's budget).
     settings : the method's hyperparameters that differ from its defaults.
+    start : a stored network of the student's architecture (a pruned one)
+        whose weights the student starts from instead of random ones; the
+        record is then compared with it.
     """
 
     kind: ClassVar[str] = "distill"
@@ -67,6 +70,7 @@ class DistillConfig(Experiment):
     teachers: tuple[Config, ...] | None = None
     epochs: int | None = None
     settings: tuple[tuple[str, Any], ...] = ()
+    start: Experiment | None = None
 
     def __post_init__(self) -> None:
         cls = get_distiller(self.method)
@@ -85,11 +89,18 @@ class DistillConfig(Experiment):
                              "(or explicit widths)")
         if not isinstance(self.student, str):
             object.__setattr__(self, "student", spec.check_widths(self.student))
+            teacher = config_widths(self.base.model, self.base.widths)
+            if cls.teachers and any(s > t for s, t in zip(self.student, teacher)):
+                raise ValueError(f"{cls.title} compresses a teacher into a student: the student "
+                                 f"{self.student} must not be wider than its teacher {teacher}")
         if self.epochs is not None and (type(self.epochs) is not int or self.epochs < 1):
             raise ValueError(f"epochs must be a positive integer, got {self.epochs!r}")
         if self.teachers is not None:
             object.__setattr__(self, "teachers", tuple(self.teachers))
         self._check_teachers(cls)
+        if self.start is not None and getattr(self.start, "ratio", self.student) != self.student:
+            raise ValueError(f"the student ({self.student}) cannot start from a network pruned to "
+                             f"{self.start.ratio}: their widths differ")
 
     def _check_teachers(self, cls: type[Distiller]) -> None:
         teachers = self.teacher_configs()
@@ -120,15 +131,22 @@ class DistillConfig(Experiment):
 
     def dependencies(self) -> tuple[Experiment, ...]:
         # The base too: the uncompressed network a student is compared with.
-        return tuple(dict.fromkeys((self.base, *self.teacher_configs())))
+        start = () if self.start is None else (self.start,)
+        return tuple(dict.fromkeys((self.base, *self.teacher_configs(), *start)))
+
+    def previous(self) -> Experiment:
+        return self.base if self.start is None else self.start
 
     def resolved(self) -> "DistillConfig":
         teachers = None if self.teachers is None else tuple(t.resolved() for t in self.teachers)
-        return dataclasses.replace(self, base=self.base.resolved(), teachers=teachers)
+        start = None if self.start is None else self.start.resolved()
+        return dataclasses.replace(self, base=self.base.resolved(), teachers=teachers, start=start)
 
     def with_source(self, source: str) -> "DistillConfig":
         teachers = None if self.teachers is None else tuple(t.with_source(source) for t in self.teachers)
-        return dataclasses.replace(self, base=self.base.with_source(source), teachers=teachers)
+        start = None if self.start is None else self.start.with_source(source)
+        return dataclasses.replace(self, base=self.base.with_source(source), teachers=teachers,
+                                   start=start)
 
     def key_material(self) -> dict[str, Any]:
         cls = get_distiller(self.method)
@@ -136,11 +154,13 @@ class DistillConfig(Experiment):
                 "student": self.student if isinstance(self.student, str) else list(self.student),
                 "teachers": [t.key() for t in self.teacher_configs()],
                 "epochs": self.training_epochs(),
-                "settings": {**cls.defaults, **dict(self.settings)}}
+                "settings": {**cls.defaults, **dict(self.settings)},
+                **({} if self.start is None else {"start": self.start.key()})}
 
     def label(self) -> str:
         size = self.student if isinstance(self.student, str) else "/".join(map(str, self.student))
-        return f"{self.base.label()} {self.method} {size}"
+        start = "" if self.start is None else " from pruned"
+        return f"{self.base.label()} {self.method} {size}{start}"
 
     def training_epochs(self) -> int:
         return self.base.epochs if self.epochs is None else self.epochs
@@ -150,7 +170,8 @@ class DistillConfig(Experiment):
             return self.student
         return tuple(target_widths(self.base.network(data), self.student).values())
 
-    def _distiller(self, data: ExperimentData, teachers: list[Network], view) -> Distiller:
+    def _distiller(self, data: ExperimentData, teachers: list[Network], view,
+                   start: dict | None = None) -> Distiller:
         widths = self.student_widths(data)
 
         def make_student() -> Network:
@@ -159,6 +180,8 @@ class DistillConfig(Experiment):
 
         torch.manual_seed(self.base.weight_seed)  # the Scratch student's initial weights
         student = make_student()
+        if start is not None:
+            student.load_state_dict(start)
         pixels = TrainingPixels(view, data.fit_idx, data.fit_y, data.n_classes, self.base.weight_seed,
                                 self.training_epochs())
         return get_distiller(self.method)(student, teachers, pixels, make_student, **dict(self.settings))
@@ -171,13 +194,14 @@ class DistillConfig(Experiment):
         start = time.perf_counter()
         config, data, view = self.base, context.data, context.view()
         teachers = [context.trained(t)[0].to(context.device) for t in self.teacher_configs()]
-        distiller = self._distiller(data, teachers, view).to(context.device)
+        start_state = None if self.start is None else context.trained(self.start)[0].state_dict()
+        distiller = self._distiller(data, teachers, view, start_state).to(context.device)
         history = fit(distiller, view, data.fit_idx, data.fit_y, data.val_idx, data.val_y,
                       epochs=self.training_epochs(), lr=config.lr, batch_size=config.batch_size,
                       seed=config.weight_seed, precision=config.precision, progress=context.progress,
                       objective=_objective, frozen=distiller.frozen(), deployed=distiller.deployed(),
                       callbacks=[distiller], sampler=distiller.sampler or shuffled_batches,
-                      transform=distiller.transform)
+                      transform=distiller.transform, keep_from=distiller.first_kept_epoch())
         train_s = time.perf_counter() - start
         network = distiller.export()
         scores = predict_scores(network, view, data.test_idx, precision=config.precision)
@@ -191,7 +215,9 @@ class DistillConfig(Experiment):
             "teachers": [t.key() for t in self.teacher_configs()],
             "settings": distiller.settings, "forward_passes": cls.forward_passes,
             "training_params": trainable,
-            "extra_training_params": trainable - sum(p.numel() for p in network.parameters()),
+            "teacher_params": sum(p.numel() for t in teachers for p in t.parameters()),
+            "extra_training_params": trainable - sum(p.numel() for p in network.parameters()
+                                                     if p.requires_grad),
             "ensemble": None if ensemble is None else {
                 "metrics": classification_metrics(
                     predict_scores(ensemble, view, data.test_idx, precision=config.precision),

@@ -45,7 +45,7 @@ from .criteria.thinet import DRAWS, SAMPLES, TrainingInputs
 from .gates import add_gates, fold_gates, gated
 from .graph import prunable_layers, width
 from .surgery import apply
-from .widths import RATIOS, pass_widths, target_widths
+from .widths import NOMINAL_KEEP, RATIOS, config_widths, kept_width, pass_widths, target_widths
 
 STRATEGIES = ("I", "II", "III")
 STRATEGY_TITLES = {"I": "one-shot", "II": "iterative", "III": "multi-pass"}
@@ -295,14 +295,10 @@ def pruning_grid(bases: list[Config], criteria: list[str], ratios: list[str], st
             for base in bases for criterion in criteria for ratio in ratios for strategy in strategies]
 
 
-def scratch_config(base: Config, ratio: str, channels: int = 200) -> Config:
-    """The Scratch baseline: ``base``'s recipe on the narrow architecture of
-    ``ratio`` (``channels`` only serves to build the network whose widths
-    are counted: widths do not depend on it)."""
-    spec = get_model(base.model)
-    network = spec.make(channels if spec.components is None else spec.components, 2,
-                        base.patch_size, base.widths)
-    return dataclasses.replace(base, widths=tuple(target_widths(network, ratio).values()))
+def scratch_config(base: Config, ratio: str) -> Config:
+    """The Scratch baseline: ``base``'s recipe on the narrow architecture of ``ratio``."""
+    full = config_widths(base.model, base.widths)
+    return dataclasses.replace(base, widths=tuple(kept_width(w, NOMINAL_KEEP[ratio]) for w in full))
 
 
 for _criterion in CRITERIA.values():

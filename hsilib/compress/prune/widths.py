@@ -70,3 +70,12 @@ def pass_widths(original: Mapping[str, int], target: Mapping[str, int], passes: 
         raise ValueError(f"step must be from 1 to {passes}, got {step}")
     return {name: max(target[name], kept_width(n, (target[name] / n) ** (step / passes)))
             for name, n in original.items() if name in target}
+
+
+def config_widths(model: str, widths: Sequence[int] | None = None, channels: int = 200) -> tuple[int, ...]:
+    """The prunable widths of registered ``model`` (its own, or ``widths``);
+    ``channels`` only serves to build the network: widths do not depend on it."""
+    from ...models import get_model
+
+    spec = get_model(model)
+    return spec.make(spec.components or channels, 2, None, widths).widths

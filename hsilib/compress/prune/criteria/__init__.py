@@ -64,4 +64,4 @@ def keep_highest(model: Network, widths: dict[str, int], scores: dict[str, np.nd
     return Selection({name: top(scores[name], k) for name, k in widths.items()})
 
 
-from . import l1, slimming, sfp, thinet  # noqa: E402,F401  (each registers itself)
+from . import l1, thinet, slimming, sfp  # noqa: E402,F401  # isort: skip  (each registers itself, in the paper's order)
