@@ -73,8 +73,8 @@ def paired_verdict(differences) -> tuple[str, str]:
     one-sample t-test of the differences against 0 (two-sided, level
     :data:`ALPHA`); ``"holds"`` when significantly positive, ``"fails"`` when
     significantly negative, ``"inconclusive"`` otherwise or with fewer than
-    :data:`MIN_PAIRS` pairs. Returns the verdict and a summary (mean, the
-    count of positive differences, p-value)."""
+    :data:`MIN_PAIRS` pairs. Returns the verdict and a summary (mean ±
+    standard deviation, the count of positive differences, p-value)."""
     diff = np.asarray(differences, dtype=float)
     diff = diff[~np.isnan(diff)]
     positive = f"{int((diff > 0).sum())} of {len(diff)} paired runs"
@@ -85,7 +85,7 @@ def paired_verdict(differences) -> tuple[str, str]:
     else:
         p = float(stats.ttest_1samp(diff, 0.0).pvalue)
     verdict = "inconclusive" if p >= ALPHA else ("holds" if diff.mean() > 0 else "fails")
-    return verdict, f"mean {diff.mean():+.2f}, {positive} positive, p = {p:.3f}"
+    return verdict, f"mean {diff.mean():+.2f} ± {diff.std(ddof=1):.2f}, {positive} positive, p = {p:.3f}"
 
 
 def check_claims(chapter: str, frame: pd.DataFrame) -> pd.DataFrame:
@@ -380,3 +380,57 @@ for _claim in (
           "run with its teacher", _teacher_free_memory),
 ):
     register_claim(_claim)
+
+
+# --------------------------------------------------------------------------
+# Discussion (Section 5): a frame of pruned, distilled and baseline networks
+# (hsilib.report.networks.networks_frame), and the ledger of every claim.
+# --------------------------------------------------------------------------
+
+KEPT_POINTS = 1.0  # "without significant classification loss": within a point of the full network
+
+
+def _distillation_beats_pruning(frame: pd.DataFrame) -> Verdict:
+    pruned = frame[(frame["group"] == "prune") & (frame["strategy"] == "I")].groupby(SETTING)["top1"].mean()
+    distilled = frame[frame["group"].isin(DISTILLATION_FAMILIES)].groupby(SETTING)["top1"].mean()
+    verdict, summary = paired_verdict((distilled - pruned).dropna())
+    paper_kd = _distillation_paper()
+    paper_kd = paper_kd[paper_kd["group"].isin(_FAMILY_GROUPS.values())]["value"].mean()
+    paper_prune = pd.concat([paper_values(t, "top1", setting=r) for r, t in PRUNING_TABLES.items()])
+    paper_prune = paper_prune[paper_prune["group"] == "Pruning"]["value"].mean()
+    return Verdict(verdict, f"mean top-1: distillation {paper_kd:.2f}, pruning {paper_prune:.2f} "
+                   "(Tables 6-8, 11-13)", f"distillation − pruning (I), mean per setting: {summary}")
+
+
+def _compression_keeps_accuracy(frame: pd.DataFrame) -> Verdict:
+    base = frame[(frame["label"] == "cnn2d") & (frame["group"] == "baseline")].groupby(
+        ["scene", "split", "seed"])["top1"].mean()
+    compressed = frame[frame["group"].isin(["prune", *DISTILLATION_FAMILIES]) & (frame["ratio"] == "90%")]
+    best = compressed.groupby(["scene", "split", "seed"])["top1"].max()
+    verdict, summary = paired_verdict((best - base + KEPT_POINTS).dropna())
+    paper = paper_values(6, "top1", setting="90%")
+    best_paper = paper[paper["group"] == "Pruning"].groupby(["dataset", "split"])["value"].max()
+    base_paper = paper[paper["method"] == "CNN-2D"].set_index(["dataset", "split"])["value"]
+    return Verdict(verdict, "best 90% pruned − CNN-2D: " + ", ".join(
+        f"{(best_paper - base_paper)[key]:+.1f}" for key in best_paper.index),
+        f"best 90% network − CNN2D + {KEPT_POINTS:g} point: {summary}")
+
+
+for _claim in (
+    Claim("kd_beats_pruning", "discussion", "distillation performs better than pruning", "§5",
+          f"paired t-test of the mean student against the mean one-shot pruned network of each "
+          f"setting, size and seed, level {ALPHA}", _distillation_beats_pruning),
+    Claim("compression_keeps_accuracy", "discussion",
+          "compression reduces size without significant loss of accuracy", "§5",
+          f"holds when the best 90% network is significantly no more than {KEPT_POINTS:g} point "
+          "below the full CNN2D (paired by setting and seed)", _compression_keeps_accuracy),
+):
+    register_claim(_claim)
+
+
+def claims_ledger(frames: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """Every registered claim whose chapter has a frame in ``frames``, judged
+    on it: one table, with the chapter as a column."""
+    tables = [check_claims(chapter, frame).assign(chapter=chapter)
+              for chapter, frame in frames.items()]
+    return pd.concat(tables)[["chapter", "source", "paper", "ours", "verdict", "rule"]]

@@ -68,6 +68,32 @@ PROFILES: dict[str, dict[str, dict]] = {
     },
 }
 
+EXTRA_SCENES = ["salinas", "pavia_centre", "ksc", "botswana"]
+
+
+def _discussion(chapters: dict[str, dict], **own) -> dict:
+    """The Discussion chapter's parameters: the earlier chapters' own (so the
+    networks they stored are found again), and what it adds."""
+    baselines, pruning = chapters["03_baselines"], chapters["04_pruning"]
+    quantization, distillation = chapters["05_quantization"], chapters["06_distillation"]
+    shared = {k: baselines[k] for k in ("dataset", "split", "seeds", "epochs", "epochs_by_model",
+                                        "precision", "data_source") if k in baselines}
+    return {**shared, "baseline_models": baselines["models"], "pruning_methods": pruning["methods"],
+            "ratios": pruning["ratios"], "strategies": pruning["strategies"],
+            "finetune_epochs": pruning["finetune_epochs"],
+            "quant_models": list(dict.fromkeys([*quantization["models"], *quantization["preview_models"]])),
+            "quant_modes": quantization["modes"], "qat_epochs": quantization["qat_epochs"],
+            "distillation_methods": distillation["methods"], "students": distillation["students"], **own}
+
+
+# The pipelines and the networks on other scenes at the middle size; low-rank
+# networks at every budget of Table 5.
+PROFILES["quick"]["07_discussion"] = _discussion(
+    PROFILES["quick"], focus_size="95%", lowrank_ratios=PRUNING_RATIOS, extra_scenes=EXTRA_SCENES,
+    workers=2)
+PROFILES["full"]["07_discussion"] = _discussion(
+    PROFILES["full"], focus_size="95%", lowrank_ratios=PRUNING_RATIOS, extra_scenes=EXTRA_SCENES)
+
 
 def profile_parameters(profile: str, notebook: str) -> dict:
     """Papermill parameters of ``notebook`` (file stem) under ``profile``."""

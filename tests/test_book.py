@@ -87,3 +87,30 @@ def test_book_run_shows_progress_and_records_each_chapters_time(tmp_path, monkey
     assert about.startswith("# About this build")
     assert f"| 01_tiny | smoke | {seconds / 60:.1f} |" in about
     assert info["machine"]["cpu"] in about
+
+
+# The Discussion chapter's name for each earlier chapter's parameter.
+SHARED_WITH_DISCUSSION = {
+    "04_pruning": {"dataset": "dataset", "split": "split", "seeds": "seeds", "epochs": "epochs",
+                   "epochs_by_model": "epochs_by_model", "precision": "precision",
+                   "data_source": "data_source", "methods": "pruning_methods", "ratios": "ratios",
+                   "strategies": "strategies", "finetune_epochs": "finetune_epochs"},
+    "05_quantization": {"modes": "quant_modes", "qat_epochs": "qat_epochs"},
+    "06_distillation": {"dataset": "dataset", "split": "split", "seeds": "seeds", "epochs": "epochs",
+                        "methods": "distillation_methods", "students": "students"},
+}
+
+
+@pytest.mark.parametrize("profile", sorted(PROFILES))
+def test_the_discussion_chapter_finds_the_earlier_chapters_networks(profile):
+    """Its parameters equal theirs in every profile, so their stored runs are cache hits."""
+    def effective(stem):
+        return {**notebook_defaults(stem), **profile_parameters(profile, stem)}
+
+    discussion = effective("07_discussion")
+    for stem, names in SHARED_WITH_DISCUSSION.items():
+        theirs = effective(stem)
+        for their_name, our_name in names.items():
+            assert discussion[our_name] == theirs[their_name], (profile, stem, their_name)
+    quantization = effective("05_quantization")
+    assert discussion["quant_models"] == [*quantization["models"], *quantization["preview_models"]]

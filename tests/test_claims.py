@@ -155,3 +155,43 @@ def test_distillation_claims_fail_on_evidence_against_them():
                                                           okddip_bonus=-5.0,
                                                           held=(50_000, 600_000)))["verdict"]
     assert set(got.to_dict().values()) == {"fails"}, got.to_dict()
+
+
+def discussion_frame(distill_gain=1.0, best_change=0.0):
+    """The full CNN2D, one-shot pruned networks and students of every family
+    at 90%, 2 scenes x 2 splits x 2 seeds."""
+    rows = []
+    rng = np.random.default_rng(2)
+    for scene, split, seed in itertools.product(("indian_pines", "pavia_university"),
+                                                ("disjoint", "random"), (0, 1)):
+        common = {"scene": scene, "split": split, "seed": seed}
+        rows.append({**common, "label": "cnn2d", "group": "baseline", "ratio": "", "strategy": "",
+                     "top1": 85.0})
+        pruned = 85.0 + best_change + rng.normal(scale=0.05)
+        rows.append({**common, "label": "l1", "group": "prune", "ratio": "90%", "strategy": "I",
+                     "top1": pruned})
+        for family in ("offline", "online", "self"):
+            rows.append({**common, "label": family, "group": family, "ratio": "90%", "strategy": "",
+                         "top1": pruned + distill_gain + rng.normal(scale=0.05)})
+    return pd.DataFrame(rows)
+
+
+def test_discussion_claims_hold_on_evidence_that_supports_them():
+    got = check_claims("discussion", discussion_frame())["verdict"].to_dict()
+    assert got == {"distillation performs better than pruning": "holds",
+                   "compression reduces size without significant loss of accuracy": "holds"}
+
+
+def test_discussion_claims_fail_on_evidence_against_them():
+    got = check_claims("discussion", discussion_frame(distill_gain=-1.0, best_change=-5.0))["verdict"]
+    assert set(got.to_dict().values()) == {"fails"}, got.to_dict()
+
+
+def test_the_ledger_judges_every_claim_of_the_chapters_given():
+    from hsilib.claims import claims_ledger
+
+    ledger = claims_ledger({"pruning": pruning_frame(), "discussion": discussion_frame()})
+    expected = {c.statement for c in CLAIMS.values() if c.chapter in ("pruning", "discussion")}
+    assert set(ledger.index) == expected
+    assert ledger["verdict"].isin(["holds", "fails", "inconclusive"]).all()
+    assert set(ledger["chapter"]) == {"pruning", "discussion"}

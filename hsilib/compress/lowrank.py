@@ -40,6 +40,7 @@ from .prune.graph import prunable_layers
 from .prune.widths import RATIOS, target_widths
 
 BUDGET_TOLERANCE = 0.02
+RANK_SEARCH = 2  # bumped when ranks_for_budget chooses differently
 _CONV = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
 
 
@@ -126,26 +127,47 @@ def decomposed_parameters(model: Network, ranks: dict[str, tuple[int, ...]]) -> 
 def ranks_for_budget(model: Network, budget: int, tolerance: float = BUDGET_TOLERANCE
                      ) -> dict[str, tuple[int, ...]]:
     """Ranks whose decomposed network has ``budget`` parameters (the paper's
-    count) within ``tolerance``: one shared fraction of the full ranks,
-    then single ranks moved by one while that brings the count closer."""
+    count) within ``tolerance``. A linear layer's rank moves the count in
+    large steps and a convolution's in small ones, so convolutions and
+    linear layers each keep a shared fraction of their full ranks, then
+    single ranks move by one while that brings the count closer; of the
+    ranks that hit the budget, those that cut no layer far more than the
+    others."""
     full = full_ranks(model)
 
     def miss(ranks: dict[str, tuple[int, ...]]) -> int:
         return abs(decomposed_parameters(model, ranks) - budget)
 
-    def scaled(fraction: float) -> dict[str, tuple[int, ...]]:
-        return {n: tuple(max(1, round(fraction * r)) for r in rank) for n, rank in full.items()}
+    def scaled(conv: float, linear: float) -> dict[str, tuple[int, ...]]:
+        return {n: tuple(max(1, round((conv if len(rank) == 2 else linear) * r)) for r in rank)
+                for n, rank in full.items()}
 
-    ranks = min((scaled(f) for f in np.linspace(0.01, 1.0, 100)), key=miss)
-    while miss(ranks) > tolerance * budget:
-        moves = [{**ranks, name: tuple(r + (step if i == which else 0) for i, r in enumerate(rank))}
-                 for name, rank in ranks.items() for which in range(len(rank)) for step in (-1, 1)]
-        moves = [m for m in moves if all(1 <= r <= f for n in m for r, f in zip(m[n], full[n]))]
-        best = min(moves, key=miss)
-        if miss(best) >= miss(ranks):
-            raise ValueError(f"no ranks give {budget:,} parameters within {tolerance:.0%}")
-        ranks = best
-    return ranks
+    def refined(ranks: dict[str, tuple[int, ...]]) -> dict[str, tuple[int, ...]]:
+        while miss(ranks) > tolerance * budget:
+            moves = [{**ranks, name: tuple(r + (step if i == which else 0) for i, r in enumerate(rank))}
+                     for name, rank in ranks.items() for which in range(len(rank)) for step in (-1, 1)]
+            moves = [m for m in moves if all(1 <= r <= f for n in m for r, f in zip(m[n], full[n]))]
+            best = min(moves, key=miss)
+            if miss(best) >= miss(ranks):
+                break
+            ranks = best
+        return ranks
+
+    def smallest_share(ranks: dict[str, tuple[int, ...]]) -> float:
+        return min(r / f for name, rank in ranks.items() for r, f in zip(rank, full[name]))
+
+    # For each convolution fraction, the linear one that comes closest; the
+    # most even split of the cuts (no layer cut far more than others) first.
+    fractions = np.linspace(0.01, 1.0, 100)
+    starts = {str(s): s for s in (min((scaled(c, f) for f in fractions), key=miss) for c in fractions)}
+    closest = None
+    for start in sorted(starts.values(), key=smallest_share, reverse=True):
+        ranks = refined(start)
+        if miss(ranks) <= tolerance * budget:
+            return ranks
+        closest = ranks if closest is None or miss(ranks) < miss(closest) else closest
+    raise ValueError(f"no ranks give {budget:,} parameters within {tolerance:.0%}; the "
+                     f"closest give {decomposed_parameters(model, closest):,} ({closest})")
 
 
 @register_kind
@@ -169,7 +191,7 @@ class LowRankConfig(Experiment):
 
     def key_material(self) -> dict[str, Any]:
         return {"base": self.base.key(), "ratio": self.ratio, "finetune_epochs": self.finetune_epochs,
-                "tolerance": BUDGET_TOLERANCE}
+                "tolerance": BUDGET_TOLERANCE, "rank_search": RANK_SEARCH}
 
     def label(self) -> str:
         return f"{self.base.label()} low-rank {self.ratio}"

@@ -89,10 +89,23 @@ class Experiment:
         """This experiment on data source ``source`` (``"real"`` or ``"twin"``)."""
         return self._replace_experiments(lambda e: e.with_source(source))
 
+    def rebased(self, base: "Config") -> "Experiment":
+        """The same recipe from another network trained from scratch: every
+        config trained from scratch this holds replaced by ``base`` (the
+        best pruning of one scene, run on another)."""
+        return self._replace_experiments(lambda e: e.rebased(base))
+
     def _replace_experiments(self, change) -> "Experiment":
-        held = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
-        return dataclasses.replace(self, **{name: change(value) for name, value in held.items()
-                                            if isinstance(value, Experiment)})
+        """This experiment with ``change`` applied to every experiment it
+        holds, alone or in a tuple (a distillation's teachers)."""
+        changed = {}
+        for field in dataclasses.fields(self):
+            value = getattr(self, field.name)
+            if isinstance(value, Experiment):
+                changed[field.name] = change(value)
+            elif isinstance(value, tuple) and value and all(isinstance(v, Experiment) for v in value):
+                changed[field.name] = tuple(change(v) for v in value)
+        return dataclasses.replace(self, **changed)
 
     def key_material(self) -> dict[str, Any]:
         """What the key hashes besides the schema and kind (JSON-ready)."""
@@ -262,6 +275,9 @@ class Config(Experiment):
 
     def previous(self) -> None:
         return None
+
+    def rebased(self, base: "Config") -> "Config":
+        return base
 
     def resolved(self) -> "Config":
         spec = get_model(self.model)

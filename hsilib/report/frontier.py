@@ -10,6 +10,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from .networks import ratio_of
 from .results import network_config
 
 COSTS = {"memory_kb": "serialized size (KB)", "macs": "multiply-accumulates per sample",
@@ -46,16 +47,25 @@ def _label(record: dict, records: dict[str, dict]) -> str:
     return here
 
 
+def _size(record: dict) -> str:
+    """Table 5's size of a narrow network ("" for a full one)."""
+    config = network_config(record)
+    if record["kind"] == "train":
+        return (ratio_of(config["model"], config["widths"]) or "") if config.get("widths") else ""
+    return record.get("ratio") or record.get("student") or ""
+
+
 def frontier_frame(records: list[dict]) -> pd.DataFrame:
-    """One row per deployable network: its family, a label, the setting,
-    top-1 (%), memory (KB, serialized), MACs and batch-1 latency."""
+    """One row per deployable network: its family, a label, its size (a
+    ratio of Table 5, "" for a full network), the setting, top-1 (%),
+    memory (KB, serialized), MACs and batch-1 latency."""
     by_key = {r["key"]: r for r in records}
     rows = []
     for r in records:
         if r["kind"] in SKIPPED_KINDS:
             continue
         config, measured = network_config(r), r["measure"]
-        rows.append({"family": _family(r, by_key), "label": _label(r, by_key),
+        rows.append({"family": _family(r, by_key), "label": _label(r, by_key), "size": _size(r),
                      **{k: config[k] for k in ("scene", "split", "seed", "data_source")},
                      "top1": 100 * r["metrics"]["top1"],
                      "memory_kb": 1000 * measured["memory_mb_serialized"],

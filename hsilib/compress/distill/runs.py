@@ -137,17 +137,6 @@ class DistillConfig(Experiment):
     def previous(self) -> Experiment:
         return self.base if self.start is None else self.start
 
-    def resolved(self) -> "DistillConfig":
-        teachers = None if self.teachers is None else tuple(t.resolved() for t in self.teachers)
-        start = None if self.start is None else self.start.resolved()
-        return dataclasses.replace(self, base=self.base.resolved(), teachers=teachers, start=start)
-
-    def with_source(self, source: str) -> "DistillConfig":
-        teachers = None if self.teachers is None else tuple(t.with_source(source) for t in self.teachers)
-        start = None if self.start is None else self.start.with_source(source)
-        return dataclasses.replace(self, base=self.base.with_source(source), teachers=teachers,
-                                   start=start)
-
     def key_material(self) -> dict[str, Any]:
         cls = get_distiller(self.method)
         return {"base": self.base.key(), "method": self.method,

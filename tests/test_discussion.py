@@ -1,0 +1,112 @@
+"""The discussion chapter: pipelines of compression kinds, recipes moved to
+other networks, the frontier of every family, rankings across scenes."""
+
+import dataclasses
+
+import pandas as pd
+import pytest
+
+from hsilib.compress import DistillConfig, LowRankConfig, PruneConfig, QuantConfig, scratch_config
+from hsilib.compress.pipelines import PIPELINES, pipeline_grid, pipeline_stages
+from hsilib.experiments import Config, run_grid
+from hsilib.report.discussion import (best_per_family, compounding, pipeline_table, ranking_agreement,
+                                      stages)
+from hsilib.report.frontier import frontier_frame
+
+BASE = Config(scene="indian_pines", split="disjoint", model="mlp", epochs=1, data_source="twin")
+
+
+@pytest.fixture(scope="module")
+def book(tmp_path_factory):
+    """One network of every family of the book, the pipelines' among them, in one store."""
+    finals = pipeline_grid([BASE], list(PIPELINES), ratio="98%", finetune_epochs=1, mode="dynamic")
+    others = [BASE, scratch_config(BASE, "98%"), QuantConfig(BASE, "dynamic"),
+              LowRankConfig(BASE, "90%", finetune_epochs=1)]
+    every = list(dict.fromkeys([*finals, *(s for f in finals for s in pipeline_stages(f)), *others]))
+    records = run_grid(every, store=tmp_path_factory.mktemp("store"), device="cpu", progress=False)
+    return finals, records
+
+
+def test_each_pipeline_stage_is_stored_and_linked_to_the_one_before(book):
+    finals, records = book
+    by_key = {r["key"]: r for r in records}
+    for config, final in zip(finals, records):
+        chain = stages(final, by_key)
+        assert [r["key"] for r in chain] == [c.key() for c in pipeline_stages(config)]
+        assert len(chain) == 1 + config.label().count(" from pruned") + 2
+        assert all(0.0 <= r["agreement"] <= 1.0 for r in chain[1:])
+
+
+def test_a_pipelines_final_network_is_smaller_than_every_stage_before_it(book):
+    finals, records = book
+    by_key = {r["key"]: r for r in records}
+    for final in records[:len(finals)]:
+        *before, last = stages(final, by_key)
+        sizes = [r["measure"]["memory_mb_serialized"] for r in before]
+        assert all(last["measure"]["memory_mb_serialized"] < size for size in sizes), sizes
+    table = pipeline_table(records[:len(finals)], records)
+    assert (table.xs(0, level="stage")["memory ÷ first"] == 1.0).all()
+    assert len(table) == sum(len(stages(f, by_key)) for f in records[:len(finals)])
+
+
+def test_compounding_multiplies_the_savings_of_the_stage_before_and_of_the_last_alone(book):
+    finals, records = book
+    by_key = {r["key"]: r for r in records}
+    alone = next(r for r in records if r["key"] == QuantConfig(BASE, "dynamic").key())
+    table = compounding(records[:len(finals)], records)
+    def size(record):
+        return record["measure"]["memory_mb_serialized"]
+
+    for final, (_, row) in zip(records[:len(finals)], table.iterrows()):
+        chain = stages(final, by_key)
+        expected = size(chain[0]) / size(chain[-2]) * size(chain[0]) / size(alone)
+        assert row["memory ÷ first, stages multiplied"] == pytest.approx(expected)
+        assert row["memory ÷ first"] == pytest.approx(size(chain[0]) / size(final))
+
+
+def test_the_frontier_has_every_family_of_the_book(book):
+    _, records = book
+    frame = frontier_frame(records)
+    assert set(frame["family"]) == {"baseline", "scratch", "pruning", "quantization", "distillation",
+                                    "low-rank", "pipeline"}
+    assert set(frame[frame["family"] == "pipeline"]["label"].str.count("→")) == {1, 2}
+
+
+def test_a_recipe_moves_to_another_network_whole():
+    other = dataclasses.replace(BASE, scene="pavia_university", seed=3)
+    quantized = QuantConfig(PruneConfig(BASE, "l1", "95%", "II", finetune_epochs=2), "qat", qat_epochs=2)
+    moved = quantized.rebased(other)
+    assert moved == QuantConfig(PruneConfig(other, "l1", "95%", "II", finetune_epochs=2), "qat",
+                                qat_epochs=2)
+    teachers = (BASE, dataclasses.replace(BASE, init_seed=7))
+    cnn = dataclasses.replace(BASE, model="cnn2d")
+    distilled = DistillConfig(cnn, "camkd", "98%", teachers=(cnn, dataclasses.replace(cnn, init_seed=7)))
+    target = dataclasses.replace(other, model="cnn2d")
+    assert distilled.rebased(target).teachers == (target, target)
+    assert teachers[1].rebased(other) == other
+
+
+def frame_of(rows):
+    return pd.DataFrame([dict(zip(("family", "label", "size", "scene", "top1", "key"), row)) for row in rows])
+
+
+def test_the_best_of_a_family_is_its_best_label_on_average_at_that_size():
+    frame = frame_of([("pruning", "L1 98% I", "98%", "a", 70.0, "k1"),
+                      ("pruning", "L1 98% I", "98%", "b", 90.0, "k2"),
+                      ("pruning", "SFP 98% I", "98%", "a", 85.0, "k3"),
+                      ("pruning", "SFP 90% I", "90%", "a", 99.0, "k4"),
+                      ("quantization", "CNN2D → static", "", "a", 80.0, "k5")])
+    assert best_per_family(frame, ["pruning", "quantization"], "98%") == {"pruning": "k3",
+                                                                           "quantization": "k5"}
+    with pytest.raises(ValueError, match="no low-rank network of size 98%"):
+        best_per_family(frame, ["low-rank"], "98%")
+
+
+def test_the_ranking_agreement_reads_a_kept_and_a_reversed_ranking():
+    rows = [(None, label, "", scene, top1, "") for scene, values in
+            (("ip", (1, 2, 3, 4)), ("same", (10, 20, 30, 40)), ("reversed", (4, 3, 2, 1)))
+            for label, top1 in zip("abcd", values)]
+    table = ranking_agreement(frame_of(rows), ["ip"], ["same", "reversed"])
+    assert table.loc["same", "rank correlation"] == pytest.approx(1.0)
+    assert table.loc["reversed", "rank correlation"] == pytest.approx(-1.0)
+    assert table.loc["reversed", "best here"] == "a" and table.loc["same", "best here"] == "d"
