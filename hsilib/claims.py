@@ -110,6 +110,8 @@ def check_claims(chapter: str, frame: pd.DataFrame) -> pd.DataFrame:
 # --------------------------------------------------------------------------
 
 FOUR_X = 3.5  # "up to 4x" holds from this factor
+MODE_TITLES = {"dynamic": "Dynamic Quantization", "static": "Static Quantization",
+               "qat": "Quantization Aware Training"}  # Table 10's rows
 
 
 def _table10(method: str, metric: str) -> float:
@@ -144,9 +146,7 @@ def _dynamic_fast(frame: pd.DataFrame) -> Verdict:
 
 
 def _static_fastest(frame: pd.DataFrame) -> Verdict:
-    titles = {"dynamic": "Dynamic Quantization", "static": "Static Quantization",
-              "qat": "Quantization Aware Training"}
-    paper = ", ".join(f"{mode} {_table10(title, 'latency_ms'):.2f} ms" for mode, title in titles.items())
+    paper = ", ".join(f"{mode} {_table10(title, 'latency_ms'):.2f} ms" for mode, title in MODE_TITLES.items())
     speedups = frame[frame["method"] != "base"].groupby("method")["latency_speedup"].mean()
     fastest = speedups.idxmax()
     return Verdict("holds" if fastest in ("static", "qat") else "fails", paper,
@@ -169,9 +169,10 @@ def _qat_beats_static(frame: pd.DataFrame) -> Verdict:
 
 def _no_significant_loss(frame: pd.DataFrame) -> Verdict:
     changes = frame[frame["method"] != "base"].groupby("method")["top1_change"].mean()
-    paper = ", ".join(
-        f"{t.split()[0].lower()} {paper_value(10, t, 'top1', 'indian_pines', 'disjoint') - paper_value(10, 'CNN2D', 'top1', 'indian_pines', 'disjoint'):+.1f}"
-        for t in ("Dynamic Quantization", "Static Quantization", "Quantization Aware Training"))
+    def top1(method: str) -> float:
+        return paper_value(10, method, "top1", "indian_pines", "disjoint")
+
+    paper = ", ".join(f"{mode} {top1(title) - top1('CNN2D'):+.1f}" for mode, title in MODE_TITLES.items())
     return Verdict("holds" if (changes > -1.0).all() else "fails",
                    f"top-1 change on Indian Pines disjoint: {paper}",
                    "mean top-1 change: " + ", ".join(f"{m} {v:+.2f}" for m, v in changes.items()))

@@ -17,7 +17,8 @@ ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text()
 # Where an example trains for long, the test trains briefly.
 SMOKE = {"epochs=20": "epochs=1", "seed=[0, 1, 2]": "seed=[0]", "qat_epochs=3": "qat_epochs=1",
-         'scene=["indian_pines", "pavia_university"]': 'scene=["indian_pines"]'}
+         'scene=["indian_pines", "pavia_university"]': 'scene=["indian_pines"]',
+         "finetune_epochs=2": "finetune_epochs=1"}
 
 
 def blocks(language: str) -> list[str]:
@@ -79,3 +80,7 @@ def test_the_python_examples_run_in_order(tmp_path, monkeypatch):
     assert namespace["record"]["kind"] == "quantize"
     assert namespace["scratch"]["measure"]["params"] == 49_321
     assert namespace["taps"]["conv2"].shape[1:] == (100, 11, 11)
+    assert namespace["pruned"].widths == (15, 30, 30)
+    assert namespace["student"]["family"] == "offline"
+    assert abs(namespace["lowrank"]["measure"]["params"] - 8_951) <= 0.02 * 8_951
+    assert [r["kind"] for r in namespace["pipelines"]] == ["quantize"] * 3
