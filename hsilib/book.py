@@ -212,6 +212,11 @@ def run_notebooks(profile: str, notebooks: list[str] | None = None) -> list[Path
             papermill.execute_notebook(
                 sources[stem], out, parameters=params[stem], cwd=str(SOURCES),
                 kernel_name="python3", progress_bar=False,
+                # The kernel's own log (ipykernel's plain-TCP warning, and the
+                # interrupt jupyter_client sends before every shutdown) would
+                # cut through the progress bars; a failing cell still stops
+                # the run with its traceback.
+                extra_arguments=["--IPKernelApp.log_level=CRITICAL"],
             )
         info["chapters"][stem] = {
             "seconds": round(time.perf_counter() - start, 1), "profile": profile,

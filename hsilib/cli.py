@@ -103,23 +103,30 @@ def _data_path(args: argparse.Namespace) -> int:
     return 0
 
 
+def _print_columns(header: list[str], rows: list[list[object]]) -> None:
+    """Left-aligned columns as wide as their widest cell; the last column free."""
+    cells = [header] + [[str(cell) for cell in row] for row in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(header) - 1)]
+    for row in cells:
+        print(" ".join([cell.ljust(width) for cell, width in zip(row, widths)] + [row[-1]]))
+
+
 def _models(args: argparse.Namespace) -> int:
     from .models import MODELS
 
-    print(f"{'name':<10} {'paper name':<14} {'family':<8} {'input':<9} {'channels':>8} {'patch':>5}")
-    for spec in MODELS.values():
-        channels = "all" if spec.components is None else spec.components
-        print(f"{spec.name:<10} {spec.title:<14} {spec.family:<8} {spec.input:<9} "
-              f"{channels:>8} {spec.patch_size:>5}")
+    _print_columns(["name", "paper name", "family", "input", "channels", "patch"],
+                   [[spec.name, spec.title, spec.family, spec.input,
+                     "all" if spec.components is None else spec.components, spec.patch_size]
+                    for spec in MODELS.values()])
     return 0
 
 
 def _methods(args: argparse.Namespace) -> int:
     from .compress import METHODS
 
-    print(f"{'name':<10} {'paper name':<30} {'family':<13} {'kind':<9} source")
-    for method in METHODS.values():
-        print(f"{method.name:<10} {method.title:<30} {method.family:<13} {method.kind:<9} {method.source}")
+    _print_columns(["name", "paper name", "family", "kind", "source"],
+                   [[method.name, method.title, method.family, method.kind, method.source]
+                    for method in METHODS.values()])
     return 0
 
 

@@ -162,6 +162,13 @@ def test_methods_lists_every_compression_method_with_its_family_and_source(capsy
     assert list(rows) == list(METHODS)
     assert "Static Quantization" in rows["static"] and "quantization" in rows["static"]
     assert "Jacob et al." in rows["qat"]
+    # Columns line up whatever the longest name: each title and family starts
+    # where its header does.
+    header = out.splitlines()[0]
+    for method in METHODS.values():
+        title_at = rows[method.name].index(method.title)
+        assert title_at == header.index("paper name")
+        assert rows[method.name].index(method.family, title_at + len(method.title)) == header.index("family")
 
 
 def test_python_dash_m_hsilib_is_the_same_command_line(small_cache):

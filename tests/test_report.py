@@ -154,6 +154,23 @@ def test_kept_overlap_is_the_mean_jaccard_index_over_settings():
     assert table.loc["ThiNet", "ThiNet"] == 1.0
 
 
+def test_validation_by_epoch_averages_the_first_steps_history_per_criterion():
+    from hsilib.report import pruning
+
+    def with_history(record, *steps):
+        return {**record, "steps": [{"history": {"val_oa": list(v)}} for v in steps]}
+
+    records = [with_history(prune_record("a", "l1", "90%", "I", 0.8), (0.5, 0.9)),
+               with_history(prune_record("b", "l1", "98%", "I", 0.8), (0.3, 0.7)),
+               with_history(prune_record("c", "thinet", "90%", "I", 0.8), (0.2, 0.4)),
+               with_history(prune_record("d", "thinet", "90%", "II", 0.8), (0.0, 0.0), (1.0, 1.0))]
+    table = pruning.validation_by_epoch(records)
+    assert list(table.columns) == ["epoch 1", "epoch 2"]
+    assert table.loc["L1-norm pruning"].tolist() == [40.0, 80.0]
+    assert table.loc["ThiNet"].tolist() == [20.0, 40.0]  # strategy II's run is not strategy I's
+    assert pruning.validation_by_epoch(records, "II").loc["ThiNet"].tolist() == [0.0, 0.0]
+
+
 def test_table_4_and_table_5_follow_from_the_widths():
     from hsilib.report import pruning
 

@@ -122,3 +122,20 @@ def overlap_heatmap(tables: dict[str, pd.DataFrame]) -> plt.Figure:
         ax.set_title(layer, fontsize=10)
     fig.colorbar(image, ax=axes[0].tolist(), shrink=0.8, label="shared / either (Jaccard)")
     return fig
+
+
+def validation_by_epoch(records: list[dict], strategy: str = "I") -> pd.DataFrame:
+    """Each criterion's mean validation accuracy (%) after each epoch of its
+    first fine-tuning step (``strategy``'s runs, every setting and ratio).
+
+    For SFP the epoch ends with the zeroing, so its row is the soft network
+    as it will be removed; for the others it is the already smaller network
+    fine-tuning. How fast each recovers shows what a short budget costs it."""
+    curves: dict[str, list[list[float]]] = {}
+    for r in records:
+        if r["kind"] == "prune" and r["strategy"] == strategy:
+            curves.setdefault(r["method_title"], []).append(r["steps"][0]["history"]["val_oa"])
+    table = pd.DataFrame({title: 100 * np.mean(runs, axis=0) for title, runs in curves.items()}).T
+    table.columns = [f"epoch {e + 1}" for e in table.columns]
+    table.index.name = "criterion"
+    return table.round(1)
