@@ -53,8 +53,11 @@ def test_an_unwritable_store_is_found_before_training(tmp_path, monkeypatch):
 # 4 ------------------------------------------------------------ interrupts and orphans
 
 GRID = """
-    import sys, threading
+    import signal, sys, threading
     from hsilib.experiments import Config, local_pool, run_grid
+    # Ctrl-C as at a terminal: a shell starts background jobs with SIGINT
+    # ignored, and the test may run in one.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     configs = [Config(model="mlp", epochs=3, data_source="twin", seed=s) for s in range(40)]
     with local_pool(workers=2, threads_per_worker=1) as pool:
         # The pool starts its workers with the first tasks: name them a moment later.
