@@ -20,6 +20,7 @@ import pandas as pd
 from scipy import stats
 
 from .reference import DISTILLATION_TABLES, PRUNING_TABLES, paper_value, paper_values
+from .registry import Registry
 
 VERDICTS = ("holds", "fails", "inconclusive")
 ALPHA = 0.05  # significance level of the paired tests
@@ -57,15 +58,8 @@ class Claim:
     judge: Callable[[pd.DataFrame], Verdict]
 
 
-CLAIMS: dict[str, Claim] = {}
-
-
-def register_claim(claim: Claim) -> Claim:
-    """Add ``claim`` to :data:`CLAIMS` (names are unique)."""
-    if claim.name in CLAIMS:
-        raise ValueError(f"claim {claim.name!r} is already registered")
-    CLAIMS[claim.name] = claim
-    return claim
+CLAIMS: Registry[Claim] = Registry("claim")
+register_claim = CLAIMS.add
 
 
 def paired_verdict(differences) -> tuple[str, str]:

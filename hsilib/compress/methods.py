@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..registry import Registry
+
 
 @dataclass(frozen=True)
 class Method:
@@ -27,15 +29,9 @@ class Method:
     source: str
 
 
-METHODS: dict[str, Method] = {}
-
-
-def register_method(method: Method) -> Method:
-    """Add ``method`` to :data:`METHODS` (names are unique across families)."""
-    if METHODS.get(method.name, method) != method:
-        raise ValueError(f"compression method {method.name!r} is already registered")
-    METHODS[method.name] = method
-    return method
+# Names are unique across families.
+METHODS: Registry[Method] = Registry("compression method")
+register_method = METHODS.add
 
 
 def get_method(name: str, family: str | None = None) -> Method:

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from ..experiments import Config, Experiment
+from ..registry import Registry
 from .distill import DistillConfig
 from .prune.strategies import PruneConfig
 from .quantization import QuantConfig
@@ -62,20 +63,17 @@ class Pipeline:
     build: Callable[[PipelineSettings, Config], Experiment]
 
 
-PIPELINES: dict[str, Pipeline] = {p.name: p for p in (
+PIPELINES: Registry[Pipeline] = Registry("pipeline", items=(
     Pipeline("prune_quantize", "prune → fine-tune → quantize",
              lambda s, base: s.quantized(s.pruned(base))),
     Pipeline("distill_quantize", "distil → quantize",
              lambda s, base: s.quantized(s.distilled(base))),
     Pipeline("prune_distill_quantize", "prune → distil from the pruned network → quantize",
              lambda s, base: s.quantized(s.distilled(base, start=s.pruned(base)))),
-)}
+))
 
 
-def get_pipeline(name: str) -> Pipeline:
-    if name not in PIPELINES:
-        raise ValueError(f"unknown pipeline {name!r}; accepted: {', '.join(PIPELINES)}")
-    return PIPELINES[name]
+get_pipeline = PIPELINES.find
 
 
 def pipeline_grid(bases: list[Config], names: list[str], settings: PipelineSettings | None = None,

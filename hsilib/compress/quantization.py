@@ -47,6 +47,7 @@ from torch import nn
 
 from ..experiments import Config, Experiment, Outcome, RunContext, register_kind
 from ..models import get_model
+from ..registry import Registry
 from ..train import History, View, eval_mode, fit, model_device, predict_scores
 from .methods import Method, register_method
 
@@ -213,7 +214,7 @@ def _qat(model: nn.Module, *, example: torch.Tensor, engine: str, training: Labe
     return BACKEND.convert(prepared), history
 
 
-MODES: dict[str, QuantMode] = {mode.name: mode for mode in (
+MODES: Registry[QuantMode] = Registry("quantization mode", items=(
     QuantMode("dynamic", "Dynamic Quantization", "none", (), _dynamic,
               "the paper's ref. [83]; PyTorch dynamic quantization"),
     QuantMode("static", "Static Quantization", "unlabeled",
@@ -221,16 +222,12 @@ MODES: dict[str, QuantMode] = {mode.name: mode for mode in (
               "the paper's ref. [18]; Jacob et al., CVPR 2018; PyTorch FX post-training"),
     QuantMode("qat", "Quantization Aware Training", "labeled", ("qat_epochs", "qat_lr"), _qat,
               "Jacob et al., CVPR 2018 (the paper's ref. [41]); PyTorch FX QAT"),
-)}
+))
 for _mode in MODES.values():
     register_method(Method(_mode.name, _mode.title, "quantization", "quantize", _mode.source))
 
 
-def get_mode(name: str) -> QuantMode:
-    """The registered mode ``name``, or a clear error."""
-    if name not in MODES:
-        raise ValueError(f"unknown quantization mode {name!r}; accepted: {', '.join(MODES)}")
-    return MODES[name]
+get_mode = MODES.find
 
 
 def check_settings(mode: str, engine: str, observer: str, calibration_samples: int,

@@ -13,6 +13,8 @@ from typing import Mapping
 
 import numpy as np
 
+from ..registry import Registry
+
 EHU = "https://www.ehu.eus/ccwintco/uploads"
 MHAUT = (
     "https://raw.githubusercontent.com/mhaut/HSI-datasets/"
@@ -338,9 +340,6 @@ _SCENES = (
     ),
 )
 
-SCENES: dict[str, Scene] = {s.name: s for s in _SCENES}
-
-
 class UnknownSceneError(KeyError):
     """A scene name that is not in the registry."""
 
@@ -348,11 +347,5 @@ class UnknownSceneError(KeyError):
         return self.args[0]
 
 
-def get_scene(name: str) -> Scene:
-    """Return the registered scene ``name``; the error lists the known ones."""
-    try:
-        return SCENES[name]
-    except KeyError:
-        raise UnknownSceneError(
-            f"unknown scene {name!r}; known scenes: {', '.join(SCENES)}"
-        ) from None
+SCENES: Registry[Scene] = Registry("scene", UnknownSceneError, _SCENES)
+get_scene = SCENES.find

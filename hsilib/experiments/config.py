@@ -29,6 +29,7 @@ from ..data.preprocess import FIT_ON
 from ..data.splits import DEFECT_POLICIES, SPLIT_KINDS
 from ..data.twin import TWIN_VERSION
 from ..models import MODELS, get_model
+from ..registry import Registry
 from ..train import PRECISIONS
 
 if TYPE_CHECKING:  # the runner imports this module
@@ -138,15 +139,12 @@ class Experiment:
         return hashlib.sha256(json.dumps(material, sort_keys=True).encode()).hexdigest()[:16]
 
 
-KINDS: dict[str, type[Experiment]] = {}
+KINDS: Registry[type[Experiment]] = Registry("experiment kind")
 
 
 def register_kind(cls: type[Experiment]) -> type[Experiment]:
     """Class decorator: add an experiment kind to :data:`KINDS` (names are unique)."""
-    if KINDS.get(cls.kind, cls) is not cls:
-        raise ValueError(f"experiment kind {cls.kind!r} is already registered")
-    KINDS[cls.kind] = cls
-    return cls
+    return KINDS.add(cls, cls.kind)
 
 
 def resolve(experiment: Experiment) -> Experiment:

@@ -12,6 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from ..registry import Registry
+
 FAMILIES = ("torch", "sklearn")
 INPUTS = ("spectrum", "patch", "cube")
 
@@ -91,24 +93,9 @@ class ModelSpec:
             raise ValueError(f"{self.name}: patch_size must be a positive odd integer, got {self.patch_size}")
 
 
-MODELS: dict[str, ModelSpec] = {}
-
-
-def register(spec: ModelSpec) -> ModelSpec:
-    """Add ``spec`` to :data:`MODELS` (names are unique)."""
-    if spec.name in MODELS:
-        raise ValueError(f"model {spec.name!r} is already registered")
-    MODELS[spec.name] = spec
-    return spec
-
-
-def get_model(name: str) -> ModelSpec:
-    """The registered model ``name``; a clear error listing the known ones."""
-    try:
-        return MODELS[name]
-    except KeyError:
-        raise UnknownModelError(
-            f"unknown model {name!r}; registered: {', '.join(MODELS)}") from None
+MODELS: Registry[ModelSpec] = Registry("model", UnknownModelError)
+register = MODELS.add
+get_model = MODELS.find
 
 
 def build_model(name: str, channels: int, n_classes: int, patch_size: int | None = None,

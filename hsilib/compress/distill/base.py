@@ -23,6 +23,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from ...models.network import Network
+from ...registry import Registry
 from ...train import Callback, Sampler, Transform, eval_mode
 
 FAMILIES = ("offline", "online", "self")
@@ -182,20 +183,14 @@ class Distiller(nn.Module, Callback):
         return float(np.exp(-5.0 * (1.0 - progress) ** 2))
 
 
-DISTILLERS: dict[str, type[Distiller]] = {}
+DISTILLERS: Registry[type[Distiller]] = Registry("distillation method")
 
 
 def register_distiller(cls: type[Distiller]) -> type[Distiller]:
     """Class decorator: add a method to :data:`DISTILLERS` (names are unique)."""
     if cls.family not in FAMILIES:
         raise ValueError(f"{cls.name}: unknown family {cls.family!r}; accepted: {', '.join(FAMILIES)}")
-    if DISTILLERS.get(cls.name, cls) is not cls:
-        raise ValueError(f"distillation method {cls.name!r} is already registered")
-    DISTILLERS[cls.name] = cls
-    return cls
+    return DISTILLERS.add(cls)
 
 
-def get_distiller(name: str) -> type[Distiller]:
-    if name not in DISTILLERS:
-        raise ValueError(f"unknown distillation method {name!r}; accepted: {', '.join(DISTILLERS)}")
-    return DISTILLERS[name]
+get_distiller = DISTILLERS.find

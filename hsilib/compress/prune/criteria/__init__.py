@@ -17,6 +17,7 @@ from typing import Callable
 import numpy as np
 
 from ....models.network import Network
+from ....registry import Registry
 from ..surgery import Selection
 
 
@@ -39,20 +40,9 @@ class Criterion:
     choose: Callable[..., Selection]
 
 
-CRITERIA: dict[str, Criterion] = {}
-
-
-def register_criterion(criterion: Criterion) -> Criterion:
-    if criterion.name in CRITERIA:
-        raise ValueError(f"pruning criterion {criterion.name!r} is already registered")
-    CRITERIA[criterion.name] = criterion
-    return criterion
-
-
-def get_criterion(name: str) -> Criterion:
-    if name not in CRITERIA:
-        raise ValueError(f"unknown pruning criterion {name!r}; accepted: {', '.join(CRITERIA)}")
-    return CRITERIA[name]
+CRITERIA: Registry[Criterion] = Registry("pruning criterion")
+register_criterion = CRITERIA.add
+get_criterion = CRITERIA.find
 
 
 def top(scores: np.ndarray, k: int) -> np.ndarray:
