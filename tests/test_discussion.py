@@ -9,8 +9,8 @@ import pytest
 from hsilib.compress import DistillConfig, LowRankConfig, PruneConfig, QuantConfig, scratch_config
 from hsilib.compress.pipelines import PIPELINES, pipeline_grid, pipeline_stages
 from hsilib.experiments import Config, run_grid
-from hsilib.report.discussion import (best_per_family, compounding, pipeline_table, ranking_agreement,
-                                      stages)
+from hsilib.report.discussion import (best_per_family, compounding, lowrank_table, pipeline_table,
+                                      ranking_agreement, stages)
 from hsilib.report.frontier import frontier_frame
 
 BASE = Config(scene="indian_pines", split="disjoint", model="mlp", epochs=1, data_source="twin")
@@ -110,3 +110,25 @@ def test_the_ranking_agreement_reads_a_kept_and_a_reversed_ranking():
     assert table.loc["same", "rank correlation"] == pytest.approx(1.0)
     assert table.loc["reversed", "rank correlation"] == pytest.approx(-1.0)
     assert table.loc["reversed", "best here"] == "a" and table.loc["same", "best here"] == "d"
+
+
+def test_the_lowrank_table_sets_each_network_beside_the_one_shot_pruned_and_scratch_of_its_ratio():
+    cnn = dataclasses.replace(BASE, model="cnn2d")
+    other_seed = dataclasses.replace(cnn, seed=1)
+
+    def record(top1, params, before=None):
+        return {"metrics": {"top1": top1}, "measure": {"params": params},
+                **({} if before is None else {"val_oa_before_finetuning": before})}
+
+    lowrank = [LowRankConfig(cnn, "90%"), LowRankConfig(other_seed, "90%")]
+    one_shot = [PruneConfig(cnn, "l1", "90%", "I"), PruneConfig(other_seed, "l1", "90%", "I")]
+    record_of = {lowrank[0]: record(0.80, 100, 0.5), lowrank[1]: record(0.90, 100, 0.7),
+                 one_shot[0]: record(0.70, 98), one_shot[1]: record(0.60, 98),
+                 scratch_config(cnn, "90%"): record(0.50, 98)}
+    # Neither another strategy, another ratio nor a config of another kind is compared.
+    candidates = [cnn, *one_shot, PruneConfig(cnn, "l1", "90%", "II"), PruneConfig(cnn, "l1", "95%", "I")]
+    table = lowrank_table(lowrank, candidates, record_of)
+    assert table.index.tolist() == [("90%", "low-rank"), ("90%", "pruned (l1, I)"), ("90%", "Scratch")]
+    assert table.loc[("90%", "low-rank")].tolist() == pytest.approx([85.0, 100, 60.0])
+    assert table.loc[("90%", "pruned (l1, I)"), "top-1 (%)"] == pytest.approx(65.0)
+    assert table.loc[("90%", "Scratch"), "top-1 (%)"] == pytest.approx(50.0)  # only seed 0's was run

@@ -173,6 +173,20 @@ def test_grid_on_a_local_process_pool(tmp_path):
 
 
 @pytest.mark.slow
+def test_workers_run_a_grid_on_its_own_pool_that_ends_with_it(tmp_path):
+    import multiprocessing
+
+    configs = [dataclasses.replace(FAST, epochs=1, seed=s) for s in range(2)]
+    records = run_grid(configs, store=tmp_path, device="cpu", progress=False, workers=2)
+    assert [r["config"]["seed"] for r in records] == [0, 1]
+    assert records[0]["threads"] == max(1, (os.cpu_count() or 1) // 2)  # a pool worker's share
+    assert not multiprocessing.active_children()
+    for bad in (0, True, 1.5):
+        with pytest.raises(ValueError, match="workers must be a positive integer"):
+            run_grid(configs, store=tmp_path, workers=bad)
+
+
+@pytest.mark.slow
 def test_grid_on_a_dask_cluster(tmp_path):
     distributed = pytest.importorskip("distributed")
     configs = [dataclasses.replace(FAST, epochs=1, seed=s) for s in range(2)]

@@ -230,3 +230,36 @@ def test_family_means_and_gains_over_scratch_follow_the_rows():
     assert gains.loc["DML", "better than Scratch?"] == "holds"
     assert gains.loc["Soft targets", "better than Scratch?"] == "fails"
     assert gains.loc["DML", "paired runs gaining"] == "4 of 4"
+
+
+def test_metrics_table_gives_mean_and_spread_over_seeds_and_agreement_where_there_is_one():
+    from hsilib.report import metrics_table
+
+    rows = pd.DataFrame({"scene": "indian_pines", "split": "disjoint", "method": ["A", "A", "B"],
+                         "top1": [80.0, 82.0, 70.0], "top5": [99.0, 99.0, 98.0], "aa": [70.0, 72.0, 60.0],
+                         "kappa": [0.8, 0.82, 0.7]})
+    table = metrics_table(rows)
+    assert list(table.columns) == ["OA (%)", "top-5 (%)", "AA (%)", "kappa"]
+    assert table.loc[("indian_pines", "disjoint", "A"), "OA (%)"] == "81.0 ± 1.4"
+    assert table.loc[("indian_pines", "disjoint", "B"), "kappa"] == "0.700"
+    compared = metrics_table(rows.assign(agreement=[0.95, 0.97, 0.9], label=["a", "a", "b"]), by="label")
+    assert compared.loc[("indian_pines", "disjoint", "a"), "agreement (%)"] == "96.0 ± 1.4"
+    assert compared.index.names == ["scene", "split", "method"]
+
+
+def test_a_chapter_names_twin_data_loudly_and_real_data_plainly():
+    from types import SimpleNamespace
+
+    from hsilib.report import DataSourceNote
+
+    def scene(title, twin):
+        return SimpleNamespace(scene=SimpleNamespace(title=title), is_twin=twin)
+
+    mixed = DataSourceNote.of({"a": scene("Indian Pines", True), "b": scene("Pavia University", False)})
+    assert mixed.twin and mixed.label.startswith("TWIN DATA") and mixed.words == "the offline twin"
+    note = mixed.note("pruning behaves", "3 runs.")
+    assert note.startswith("**Data source: Indian Pines: TWIN (synthetic spectra); Pavia University: real cube.**")
+    assert "how pruning behaves" in note and "**not** a reproduction" in note and note.endswith(" 3 runs.")
+    real = DataSourceNote.of({"b": scene("Pavia University", False)})
+    assert (real.label, real.words) == ("real data", "the real cubes")
+    assert "reproduction" not in real.note("pruning behaves") and "TWIN" not in real.note("pruning behaves")

@@ -405,19 +405,25 @@ def _in_order(experiments: list[Experiment]) -> list[list[Experiment]]:
 
 def run_grid(experiments: Iterable[Experiment], executor: Executor | None = None,
              store: ResultStore | str | Path | None = None, device: str = "auto",
-             progress: bool = True) -> list[dict]:
+             progress: bool = True, workers: int = 1) -> list[dict]:
     """Run every experiment (and dependency) not yet stored; return the
     records of ``experiments`` in order.
 
     ``executor`` is any :class:`concurrent.futures.Executor` (``None`` runs in
     this process): a :func:`local_pool`, or a Dask client's
-    ``get_executor()``. Kinds that time networks against each other
+    ``get_executor()``; without one, ``workers`` above 1 runs the grid on a
+    :func:`local_pool` of that many processes, ended when the grid is. Kinds that time networks against each other
     (``concurrent = False``) run in this process, one at a time, after the
     others of their wave. Finished records are stored as they complete, so an
     interrupted grid resumes without recomputing them; failed experiments do
     not stop the others, and are reported together at the end
     (:class:`GridError`); an experiment whose dependency failed is not run.
     """
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise ValueError(f"workers must be a positive integer, got {workers!r}")
+    if executor is None and workers > 1:
+        with local_pool(workers) as pool:
+            return run_grid(experiments, pool, store, device, progress)
     store = as_store(store)
     experiments = [resolve(e) for e in experiments]
     waves = _in_order(experiments)

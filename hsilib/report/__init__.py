@@ -8,13 +8,14 @@
 """
 
 from .compare import comparison_frame, compression_summary, compression_tradeoff, paper_labels
-from .data import (class_colors, class_legend, classification_maps, count_table, data_source_summary,
+from .data import (DataSourceNote, class_colors, class_legend, classification_maps, count_table,
+                   data_source_summary,
                    false_color, label_image, mean_spectra, prediction_map, scene_overview)
-from .results import (SPLIT_TITLES, accuracy_vs_parameters, mean_std, network_config, results_frame,
-                      side_by_side)
+from .results import (SPLIT_TITLES, accuracy_vs_parameters, mean_std, metrics_table, network_config,
+                      results_frame, side_by_side)
 
-__all__ = ["SPLIT_TITLES", "accuracy_vs_parameters", "class_colors", "class_legend",
+__all__ = ["DataSourceNote", "SPLIT_TITLES", "accuracy_vs_parameters", "class_colors", "class_legend",
            "classification_maps", "comparison_frame", "compression_summary", "compression_tradeoff",
            "count_table", "data_source_summary", "false_color", "label_image", "mean_spectra",
-           "mean_std", "network_config", "paper_labels", "prediction_map", "results_frame", "scene_overview",
+           "mean_std", "metrics_table", "network_config", "paper_labels", "prediction_map", "results_frame", "scene_overview",
            "side_by_side"]

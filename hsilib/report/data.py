@@ -3,6 +3,8 @@ counts, classification maps."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
@@ -18,6 +20,39 @@ def data_source_summary(data: dict[str, SceneData]) -> str:
         f"{d.scene.title}: {'TWIN (synthetic spectra)' if d.is_twin else 'real cube'}"
         for d in data.values()
     )
+
+
+@dataclass(frozen=True)
+class DataSourceNote:
+    """How a chapter names the data its results come from: loudly when any
+    scene is the offline twin, in its opening note, table captions and prose."""
+
+    summary: str
+    twin: bool
+
+    @classmethod
+    def of(cls, data: dict[str, SceneData]) -> "DataSourceNote":
+        return cls(data_source_summary(data), any(d.is_twin for d in data.values()))
+
+    @property
+    def label(self) -> str:
+        """For table captions."""
+        return "TWIN DATA (synthetic spectra over the real ground truth)" if self.twin else "real data"
+
+    @property
+    def words(self) -> str:
+        """For prose: "On the offline twin, ..."."""
+        return "the offline twin" if self.twin else "the real cubes"
+
+    def note(self, subject: str, details: str = "") -> str:
+        """The chapter's opening note (Markdown): the source of each scene,
+        what twin results are and are not, then ``details`` of the run.
+        ``subject`` completes "They show how ... on a realistic stand-in"."""
+        what = (f"These results come from the offline twin: real ground truth and split masks with "
+                f"synthetic spectra. They show how {subject} on a realistic stand-in and are "
+                "**not** a reproduction of the paper's numbers." if self.twin else
+                "All results below are on the real published cubes.")
+        return f"**Data source: {self.summary}.** {what}" + (f" {details}" if details else "")
 
 
 def false_color(cube: np.ndarray, bands: tuple[int, int, int], clip: float = 2.0) -> np.ndarray:

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from ..compress.prune.strategies import scratch_config
 from .frontier import frontier_frame
 
 
@@ -65,6 +66,28 @@ def compounding(finals: list[dict], records: list[dict]) -> pd.DataFrame:
             row[f"{name}, stages multiplied"] = (first[cost] / before[cost]) * (first[cost] / alone[cost])
         rows.append(row)
     return pd.DataFrame(rows).set_index(["pipeline", "setting"])
+
+
+def lowrank_table(lowrank: list, candidates: list, record_of: dict) -> pd.DataFrame:
+    """Each low-rank network beside the one-shot pruned networks of its base
+    and ratio (found among ``candidates``, configs of any kind) and the
+    Scratch network of that ratio (where run): mean top-1 (%), parameters,
+    and the low-rank network's validation accuracy (%) before fine-tuning,
+    by ratio and network. ``record_of`` maps configs to their records."""
+    rows = []
+    for config in lowrank:
+        same = [c for c in candidates if getattr(c, "strategy", None) == "I"
+                and c.ratio == config.ratio and c.base == config.base]
+        scratch = scratch_config(config.base, config.ratio)
+        compared = [("low-rank", config), *((f"pruned ({c.criterion}, I)", c) for c in same),
+                    *((("Scratch", scratch),) if scratch in record_of else ())]
+        for label, c in compared:
+            r = record_of[c]
+            rows.append({"ratio": config.ratio, "network": label, "top-1 (%)": 100 * r["metrics"]["top1"],
+                         "parameters": r["measure"]["params"],
+                         "validation OA before fine-tuning (%)":
+                             100 * r.get("val_oa_before_finetuning", float("nan"))})
+    return pd.DataFrame(rows).groupby(["ratio", "network"], sort=False).mean()
 
 
 def best_per_family(frame: pd.DataFrame, families: list[str], size: str) -> dict[str, str]:

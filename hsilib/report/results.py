@@ -55,6 +55,23 @@ def mean_std(values: pd.Series, digits: int = 1) -> str:
     return f"{mean:.{digits}f} ± {values.std(ddof=1):.{digits}f}"
 
 
+# The scores a metrics table shows in percent, with their column titles.
+PERCENT_METRICS = {"top1": "OA (%)", "top5": "top-5 (%)", "aa": "AA (%)", "agreement": "agreement (%)"}
+
+
+def metrics_table(frame: pd.DataFrame, by: str = "method") -> pd.DataFrame:
+    """OA, top-5, AA (and agreement with the base network, where the frame
+    has it) in % and kappa, each as mean ± std over seeds, per scene, split
+    and ``by`` (shown as "method")."""
+    if "agreement" in frame:
+        frame = frame.assign(agreement=100 * frame["agreement"])
+    runs = frame.groupby(["scene", "split", by], sort=False)
+    table = runs[[m for m in PERCENT_METRICS if m in frame]].agg(mean_std).rename(columns=PERCENT_METRICS)
+    table["kappa"] = runs["kappa"].agg(lambda v: mean_std(v, digits=3))
+    table.index.names = ["scene", "split", "method"]
+    return table.sort_index(level=["scene", "split"], sort_remaining=False)
+
+
 def side_by_side(frame: pd.DataFrame, reference: pd.DataFrame, metric: str = "top1",
                  methods: list[str] | None = None, digits: int = 1) -> pd.DataFrame:
     """Table of ours | paper | difference for every method, scene and split.
