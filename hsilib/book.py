@@ -25,7 +25,7 @@ from typing import Iterator
 
 from tqdm.auto import tqdm
 
-from .profiles import PAPER_SCENES, profile_parameters
+from .profiles import PAPER_SCENES, TABLE3_MODELS, profile_parameters
 from .progress import ENV_PROGRESS
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -123,6 +123,29 @@ def data_sources(scenes: list[str]) -> dict[str, str]:
         return {scene: load_scene(scene, "auto").source for scene in scenes}
 
 
+def precisions() -> dict[str, dict]:
+    """What ``precision="auto"`` chose for each torch model of Table 3 on
+    this machine, and why (:func:`hsilib.precision.choose`)."""
+    from .models import get_model
+    from .precision import choose
+
+    return {name: choose(name) for name in TABLE3_MODELS if get_model(name).family == "torch"}
+
+
+def precision_rows(choices: dict[str, dict]) -> str:
+    """The "About this build" page's table of precision choices."""
+    rows = []
+    for name, choice in choices.items():
+        seconds = choice["seconds"]
+        if not choice["native_bf16"]:
+            why = "bfloat16 not native here (or HSILIB_NATIVE_BF16=0): emulated, it is slower"
+        else:
+            why = (f"benchmark: {1000 * seconds['fp32']:.0f} ms a training step in fp32, "
+                   f"{1000 * seconds['bf16']:.0f} ms in bf16")
+        rows.append(f"| {name} | {choice['precision']} | {why} |")
+    return "\n".join(rows)
+
+
 def build_info_path() -> Path:
     return OUTPUTS / "build_info.json"
 
@@ -138,7 +161,7 @@ def write_build_info(info: dict) -> None:
     from .experiments.runner import versions
 
     info = {**info, "machine": machine(), "versions": versions(),
-            "data_sources": data_sources(PAPER_SCENES)}
+            "data_sources": data_sources(PAPER_SCENES), "precisions": precisions()}
     OUTPUTS.mkdir(parents=True, exist_ok=True)
     build_info_path().write_text(json.dumps(info, indent=1))
     (OUTPUTS / "about.md").write_text(about_page(info))
@@ -146,6 +169,8 @@ def write_build_info(info: dict) -> None:
 
 def about_page(info: dict) -> str:
     """Markdown of the "About this build" page from a build record."""
+    from .precision import MIN_SPEEDUP
+
     chapters = info["chapters"]
     total = sum(entry["seconds"] for entry in chapters.values())
     rows = "\n".join(f"| {stem} | {entry['profile']} | {entry['seconds'] / 60:.1f} | {entry['finished']} |"
@@ -174,6 +199,17 @@ In all: {total / 60:.1f} minutes.
 | torch threads | {machine_info['torch_threads']} |
 | accelerator | {machine_info['accelerator']} |
 | platform | {machine_info['platform']} |
+
+## Precision
+
+What `precision="auto"` (the default) chose for each network on this
+machine: bfloat16 autocast only where the device computes it natively and a
+short benchmark of the model's training steps measures it at least
+{MIN_SPEEDUP:g} times faster than fp32; fp32 otherwise.
+
+| model | precision | why |
+|---|---|---|
+{precision_rows(info.get("precisions", dict()))}
 
 ## Data
 

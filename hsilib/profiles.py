@@ -31,23 +31,21 @@ PROFILES: dict[str, dict[str, dict]] = {
     "smoke": {},
     "quick": {
         "02_datasets": {"scenes": PAPER_SCENES, "data_source": "auto"},
-        # bf16 autocast: x1.8 faster, accuracy within seed noise
-        # (benchmarks/training_throughput.py on a CPU with native bf16).
         "03_baselines": {"dataset": PAPER_SCENES, "split": SPLITS, "models": TABLE3_MODELS,
-                         "seeds": [0], **QUICK_EPOCHS, "precision": "bf16", "data_source": "auto",
+                         "seeds": [0], **QUICK_EPOCHS, "data_source": "auto",
                          "leak_models": ["mlr", "cnn2d"]},
         # Pruned networks are small: two single-threaded workers train them
         # 1.7x faster than one process with two threads (measured, CNN2D 90%).
         "04_pruning": {"dataset": PAPER_SCENES, "split": SPLITS, "methods": PRUNING_CRITERIA,
                        "ratios": PRUNING_RATIOS, "strategies": STRATEGIES, "finetune_epochs": 2,
-                       "seeds": [0], **QUICK_EPOCHS, "precision": "bf16", "data_source": "auto",
+                       "seeds": [0], **QUICK_EPOCHS, "data_source": "auto",
                        "workers": 2},
         "05_quantization": {"dataset": PAPER_SCENES, "split": SPLITS, "models": ["cnn2d"],
                             "preview_models": ["mlp", "cnn1d"], "modes": QUANT_MODES,
-                            "qat_epochs": 3, "seeds": [0], **QUICK_EPOCHS, "precision": "bf16",
+                            "qat_epochs": 3, "seeds": [0], **QUICK_EPOCHS,
                             "data_source": "auto"},
         "06_distillation": {"dataset": PAPER_SCENES, "split": SPLITS, "methods": DISTILLATION_METHODS,
-                            "students": STUDENTS, "seeds": [0], **QUICK_EPOCHS, "precision": "bf16",
+                            "students": STUDENTS, "seeds": [0], **QUICK_EPOCHS,
                             "data_source": "auto", "workers": 2},
     },
     "full": {

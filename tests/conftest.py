@@ -5,7 +5,8 @@ Every test runs with
 * ``HSILIB_DATA_DIR`` pointing at the shared ground truths and split masks
   (``<repo>/../shared/data``; falls back to an ``HSILIB_DATA_DIR`` set outside
   when a clone has no ``../shared`` beside it), and
-* ``HSILIB_OFFLINE=1``, so nothing tries the network.
+* ``HSILIB_OFFLINE=1``, so nothing tries the network, and
+* ``HSILIB_NATIVE_BF16=0``, so ``precision="auto"`` is fp32 on every CPU.
 
 A test overrides either with ``monkeypatch`` (the same instance the autouse
 fixture used, so its ``setenv``/``delenv`` wins and is undone afterwards).
@@ -36,6 +37,10 @@ def shared_data_dir() -> Path:
 def _set_env(patch: pytest.MonkeyPatch) -> None:
     patch.setenv("HSILIB_DATA_DIR", str(shared_data_dir()))
     patch.setenv("HSILIB_OFFLINE", "1")
+    # precision="auto" is fp32 in every test, with or without native bf16:
+    # no test waits on a benchmark or depends on the CPU (tests of the
+    # choice itself set the machine they test).
+    patch.setenv("HSILIB_NATIVE_BF16", "0")
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -98,6 +103,38 @@ def labels_only_data_dir(tmp_data_dir: Path, shared_data: Path) -> Path:
     return tmp_data_dir
 
 
+@pytest.fixture
+def fresh_availability(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make ``load_scene`` look for cubes again: which cubes this process
+    found missing, and the cubes it read, are forgotten."""
+    from hsilib.data import load as load_module
+
+    monkeypatch.setattr(load_module, "_unavailable", {})
+    load_module._real_cube.cache_clear()
+
+
+@pytest.fixture
+def no_cube_here(labels_only_data_dir: Path, fresh_availability) -> Path:
+    """A data directory without any cube, as on a machine that has only the
+    labels: ``data_source="auto"`` falls back to the twin for every scene."""
+    return labels_only_data_dir
+
+
+REAL_CUBE_SCENE = "indian_pines"
+
+
+@pytest.fixture
+def real_cube_here(shared_data: Path) -> Path:
+    """The shared data directory, which holds the real Indian Pines cube
+    (skipped, with the reason, where a clone has no such cube beside it)."""
+    from hsilib.data import get_scene
+
+    scene = get_scene(REAL_CUBE_SCENE)
+    if not (shared_data / scene.folder / scene.cube.name).is_file():
+        pytest.skip(f"no real {REAL_CUBE_SCENE} cube in {shared_data}")
+    return shared_data
+
+
 @pytest.fixture(scope="session")
 def trained_cnn2d(tmp_path_factory):
     """The paper's CNN2D (40 PCA components, 19x19 patches) trained once per
@@ -108,7 +145,7 @@ def trained_cnn2d(tmp_path_factory):
 
     with pytest.MonkeyPatch.context() as patch:
         _set_env(patch)
-        config = Config(model="cnn2d", epochs=1, data_source="twin", precision="bf16").resolved()
+        config = Config(model="cnn2d", epochs=1, data_source="twin", precision="fp32").resolved()
         store = ResultStore(tmp_path_factory.mktemp("trained-cnn2d"))
         model, record, data = trained_model(config, store, device="cpu", progress=False)
     return {"model": model, "record": record, "data": data, "config": config, "store": store,

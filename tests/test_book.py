@@ -89,6 +89,21 @@ def test_book_run_shows_progress_and_records_each_chapters_time(tmp_path, monkey
     assert about.startswith("# About this build")
     assert f"| 01_tiny | smoke | {seconds / 60:.1f} |" in about
     assert info["machine"]["cpu"] in about
+    # The tests run as on a CPU without native bf16: "auto" is fp32 for every network, and says why.
+    assert set(info["precisions"]) == {"mlp", "lstm", "cnn1d", "cnn2d_c1", "cnn2d", "cnn3d"}
+    assert "| cnn3d | fp32 | bfloat16 not native here" in about
+
+
+def test_the_about_page_names_each_precision_and_its_measurement():
+    from hsilib.book import precision_rows
+
+    rows = precision_rows({"cnn2d": {"precision": "bf16", "native_bf16": True,
+                                     "seconds": {"fp32": 0.3, "bf16": 0.15}},
+                           "mlp": {"precision": "fp32", "native_bf16": True,
+                                   "seconds": {"fp32": 0.01, "bf16": 0.0098}}})
+    assert rows.splitlines() == [
+        "| cnn2d | bf16 | benchmark: 300 ms a training step in fp32, 150 ms in bf16 |",
+        "| mlp | fp32 | benchmark: 10 ms a training step in fp32, 10 ms in bf16 |"]
 
 
 # The Discussion chapter's name for each earlier chapter's parameter.

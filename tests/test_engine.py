@@ -201,8 +201,26 @@ def test_resolving_a_config_loads_no_data(monkeypatch):
     assert resolved.data_source == "auto" and resolved.patch_size == 19 and resolved.lr == 1e-3
 
 
-def test_auto_data_resolves_to_the_source_the_key_hashes():
+def test_auto_data_resolves_to_the_twin_key_without_a_cube(no_cube_here):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", TwinDataWarning)
         auto = Config(model="mlp", data_source="auto")
-        assert auto.key() == Config(model="mlp", data_source="twin").key()  # no cube here
+        assert auto.key() == Config(model="mlp", data_source="twin").key()
+        assert auto.key() != Config(model="mlp", data_source="real").key()
+
+
+def test_auto_data_resolves_to_the_real_key_with_the_cube(real_cube_here):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", TwinDataWarning)  # no fallback: the cube is there
+        auto = Config(model="mlp", data_source="auto")
+        assert auto.key() == Config(model="mlp", data_source="real").key()
+        assert auto.key() != Config(model="mlp", data_source="twin").key()
+
+
+def test_a_record_says_whether_its_network_finished_learning(stored):
+    _, record = stored
+    # Two epochs cannot show a plateau of the default rule: the run is not converged.
+    assert record["convergence"]["converged"] is False
+    assert record["convergence"]["stopped"] == "max_epochs"
+    assert (record["convergence"]["epochs_run"], record["convergence"]["max_epochs"]) == (2, 2)
+    assert record["history"]["stopped"] == "max_epochs" and record["config"]["precision"] == "fp32"

@@ -12,7 +12,7 @@ from torch.nn import functional as F
 
 from hsilib.augment import random_dihedral
 from hsilib.data import PatchSampler
-from hsilib.train import Callback, adam, fit, predict_scores, validation_split
+from hsilib.train import Callback, Plateau, adam, fit, predict_scores, validation_split
 
 
 @pytest.fixture(scope="module")
@@ -292,3 +292,107 @@ def test_fit_needs_a_learning_rate_or_an_optimizer(toy):
     history = fit(patch_net(), sampler.patches, *parts, epochs=1, progress=False,
                   optimizer=adam(0.01))
     assert len(history.val_oa) == 1
+
+
+# ------------------------------------------------------------ plateau stopping
+
+class ScriptedAccuracy(nn.Module):
+    """A deployed network whose validation accuracy follows ``curve``: at
+    epoch e it labels the first ``round(curve[e - 1] * n)`` of the ``n``
+    validation pixels right (its input is the pixel index)."""
+
+    def __init__(self, curve, val_index, val_labels, n_classes=4):
+        super().__init__()
+        self.curve, self.epoch, self.n_classes = list(curve), 0, n_classes
+        self.rank = {int(i): r for r, i in enumerate(val_index)}
+        self.label = {int(i): int(y) for i, y in zip(val_index, val_labels)}
+
+    def forward(self, x):
+        right = round(self.curve[self.epoch - 1] * len(self.rank))
+        answers = [self.label[i] if self.rank[i] < right else (self.label[i] + 1) % self.n_classes
+                   for i in x[:, 0].long().tolist()]
+        return F.one_hot(torch.tensor(answers), self.n_classes).float()
+
+
+class CountEpochs(Callback):
+    """Tells the scripted network the epoch, and keeps each epoch's weights."""
+
+    def __init__(self, scripted):
+        self.scripted, self.weights = scripted, []
+
+    def epoch_end(self, epoch, model):
+        self.scripted.epoch = epoch
+        self.weights.append(copy.deepcopy(model.state_dict()))
+
+
+def scripted_fit(toy, curve, epochs, **settings):
+    sampler, (fit_i, fit_y, val_i, val_y) = toy
+    # 20 validation pixels: accuracies in steps of 0.05 are exact.
+    val_i, val_y = val_i[:20], val_y[:20]
+    scripted = ScriptedAccuracy(curve, val_i, val_y)
+    counter = CountEpochs(scripted)
+    model = nn.Linear(1, 4)
+
+    def view(index):
+        return torch.as_tensor(np.asarray(index), dtype=torch.float32)[:, None]
+
+    history = fit(model, view, fit_i, fit_y, val_i, val_y, epochs=epochs, lr=0.01, progress=False,
+                  deployed=scripted, callbacks=[counter], **settings)
+    return history, model, counter
+
+
+def test_a_plateau_stops_training_at_the_epoch_the_rule_names(toy):
+    # Best before the last 3 epochs is 0.70 (epoch 3); epochs 4-6 reach 0.75,
+    # a gain of 0.05 < 0.10: stop after epoch 6 of at most 20.
+    curve = [0.5, 0.6, 0.7, 0.7, 0.75, 0.7] + [0.95] * 14
+    history, _, _ = scripted_fit(toy, curve, epochs=20, stop=Plateau(patience=3, min_gain=0.1))
+    assert history.val_oa == pytest.approx(curve[:6])
+    assert (history.stopped, history.converged) == ("plateau", True)
+    assert history.val_gain == pytest.approx(0.05)
+    assert history.max_epochs == 20 and history.best_epoch == 5
+    assert (history.patience, history.min_gain) == (3, 0.1)
+
+
+def test_a_run_still_rising_at_its_maximum_is_not_converged(toy):
+    curve = [0.3, 0.4, 0.5, 0.6, 0.7, 0.8]
+    history, _, _ = scripted_fit(toy, curve, epochs=6, stop=Plateau(patience=2, min_gain=0.05))
+    assert len(history.val_oa) == 6
+    assert (history.stopped, history.converged) == ("max_epochs", False)
+    assert history.val_gain == pytest.approx(0.2)
+
+
+def test_a_plateau_reached_on_the_last_epoch_counts_as_converged(toy):
+    history, _, _ = scripted_fit(toy, [0.5, 0.8, 0.8, 0.8], epochs=4,
+                                 stop=Plateau(patience=2, min_gain=0.05))
+    assert (len(history.val_oa), history.stopped, history.converged) == (4, "plateau", True)
+
+
+def test_patience_counts_from_the_first_epoch_that_may_be_kept(toy):
+    # Epochs 1-3 train part of a staged method: their flat scores are no plateau.
+    curve = [0.2, 0.2, 0.2, 0.5, 0.6, 0.6, 0.6, 0.6]
+    history, _, _ = scripted_fit(toy, curve, epochs=8, keep_from=4,
+                                 stop=Plateau(patience=2, min_gain=0.05))
+    assert len(history.val_oa) == 7 and history.stopped == "plateau"
+    assert history.best_epoch == 5
+
+
+def test_without_a_rule_every_epoch_runs(toy):
+    history, _, _ = scripted_fit(toy, [0.5] * 6, epochs=6, stop=None)
+    assert len(history.val_oa) == 6
+    assert (history.stopped, history.converged, history.patience) == ("max_epochs", False, None)
+
+
+def test_the_best_epochs_weights_are_kept_when_training_stops_early(toy):
+    curve = [0.5, 0.9, 0.6, 0.6, 0.6, 0.6, 0.95]
+    history, model, counter = scripted_fit(toy, curve, epochs=7, stop=Plateau(patience=3, min_gain=0.01))
+    assert len(history.val_oa) == 5 and history.best_epoch == 2
+    for name, value in model.state_dict().items():
+        assert torch.equal(value, counter.weights[1][name]), name
+        assert not torch.equal(value, counter.weights[-1][name]), name
+
+
+@pytest.mark.parametrize("settings", [{"patience": 0}, {"patience": 2.0}, {"min_gain": -0.1},
+                                      {"min_gain": 1.5}])
+def test_an_impossible_plateau_rule_is_a_clear_error(settings):
+    with pytest.raises(ValueError, match="patience|min_gain"):
+        Plateau(**settings)

@@ -13,7 +13,6 @@ from threadpoolctl import threadpool_limits
 
 from hsilib.data import (DATA_SOURCES, DataNotFoundError, Preprocessor, TwinDataWarning,
                          get_scene, load_gt, load_scene, make_split, make_twin)
-from hsilib.data import load as load_module
 
 TWIN_SCENES = ("indian_pines", "pavia_university")
 
@@ -22,13 +21,6 @@ TWIN_SCENES = ("indian_pines", "pavia_university")
 def twins() -> dict[str, np.ndarray]:
     """One twin per scene, built once for the module."""
     return {name: make_twin(get_scene(name), load_gt(name)) for name in TWIN_SCENES}
-
-
-@pytest.fixture
-def fresh_availability(monkeypatch):
-    """Forget which cubes this process already found unavailable, so 'auto' really
-    tries the real cube again."""
-    monkeypatch.setattr(load_module, "_unavailable", {})
 
 
 def _digest(array: np.ndarray) -> str:

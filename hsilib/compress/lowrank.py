@@ -224,7 +224,7 @@ class LowRankConfig(Experiment):
             "ranks": {n: list(r) for n, r in ranks.items()}, "budget": self.budget(model),
             "val_oa_before_finetuning": float((before.argmax(1) == data.val_y).mean()),
             "history": dataclasses.asdict(history), "total_epochs": self.finetune_epochs,
-            "compress_s": time.perf_counter() - start})
+            "compress_s": time.perf_counter() - start}, training=[history])
 
 
 def _in_channels(model: Network) -> int:

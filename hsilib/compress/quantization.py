@@ -454,7 +454,7 @@ class QuantConfig(Experiment):
                               for row in layer_dtypes(quantized.model, view(data.test_idx[:1]))],
              "calibration_used": quantized.calibration_used, "compress_s": quantize_s,
              "qat_history": None if quantized.history is None else dataclasses.asdict(quantized.history)},
-            reference=reference)
+            reference=reference, training=[] if quantized.history is None else [quantized.history])
 
 
 def quantization_grid(bases: list[Config], modes: list[str], **settings) -> list[QuantConfig]:

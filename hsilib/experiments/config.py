@@ -30,7 +30,9 @@ from ..data.splits import DEFECT_POLICIES, SPLIT_KINDS
 from ..data.twin import TWIN_VERSION
 from ..models import MODELS, get_model
 from ..registry import Registry
-from ..train import PRECISIONS
+from ..precision import AUTO as AUTO_PRECISION
+from ..precision import CHOICES as PRECISION_CHOICES
+from ..precision import resolve_precision
 
 if TYPE_CHECKING:  # the runner imports this module
     from .runner import Outcome, RunContext
@@ -39,7 +41,9 @@ if TYPE_CHECKING:  # the runner imports this module
 # record holds: old records then no longer match any key.
 # 2: records carry their kind, stored weights their sha256, measurements the
 #    full parameter count; keys hash the kind.
-RESULTS_SCHEMA = 2
+# 3: training stops on a validation plateau (epochs are a maximum); records
+#    say whether it converged; precision "auto" resolved by the machine.
+RESULTS_SCHEMA = 3
 # The paper's learning rates (Section 4); other scenes use the first.
 PAPER_LR = {"indian_pines": 1e-3, "pavia_university": 8e-4}
 DEFAULT_LR = 1e-3
@@ -86,15 +90,20 @@ class Experiment:
         by default, every experiment it holds resolved."""
         return self._replace_experiments(lambda e: e.resolved())
 
+    def map_configs(self, change) -> "Experiment":
+        """This experiment with every :class:`Config` it holds, however
+        deep, replaced by ``change(config)``."""
+        return self._replace_experiments(lambda e: e.map_configs(change))
+
     def with_source(self, source: str) -> "Experiment":
         """This experiment on data source ``source`` (``"real"`` or ``"twin"``)."""
-        return self._replace_experiments(lambda e: e.with_source(source))
+        return self.map_configs(lambda c: dataclasses.replace(c, data_source=source))
 
     def rebased(self, base: "Config") -> "Experiment":
         """The same recipe from another network trained from scratch: every
         config trained from scratch this holds replaced by ``base`` (the
         best pruning of one scene, run on another)."""
-        return self._replace_experiments(lambda e: e.rebased(base))
+        return self.map_configs(lambda c: base)
 
     def _replace_experiments(self, change) -> "Experiment":
         """This experiment with ``change`` applied to every experiment it
@@ -147,15 +156,17 @@ def register_kind(cls: type[Experiment]) -> type[Experiment]:
     return KINDS.add(cls, cls.kind)
 
 
-def resolve(experiment: Experiment) -> Experiment:
+def resolve(experiment: Experiment, device: str = "auto") -> Experiment:
     """``experiment`` resolved, with ``data_source="auto"`` replaced by the
-    source really available (the scene's cube is loaded once per process)."""
+    source really available (the scene's cube is loaded once per process)
+    and each network's ``precision="auto"`` by the precision ``device``
+    trains it fastest in (:mod:`hsilib.precision`)."""
     experiment = experiment.resolved()
     root = experiment.network_config()
-    if root.data_source != "auto":
-        return experiment
-    # load_scene warns loudly when this falls back to the twin.
-    return experiment.with_source(load_scene(root.scene, "auto").source)
+    if root.data_source == "auto":
+        # load_scene warns loudly when this falls back to the twin.
+        experiment = experiment.with_source(load_scene(root.scene, "auto").source)
+    return experiment.map_configs(lambda c: c.with_precision_for(device))
 
 
 def _check_type(name: str, value: Any, types: tuple[type, ...]) -> None:
@@ -185,7 +196,9 @@ class Config(Experiment):
     defects : handling of the disjoint masks' known defects.
     val_fraction : share of each class's training pixels held out for
         model selection.
-    precision : ``"fp32"`` or ``"bf16"`` (autocast).
+    precision : ``"auto"`` (bf16 where the device runs it natively and
+        faster, else fp32: :mod:`hsilib.precision`), ``"fp32"`` or
+        ``"bf16"`` (autocast). Keys hash the resolved precision.
     data_source : ``"auto"``, ``"real"`` or ``"twin"``.
     widths : output widths of the model's prunable layers (for CNN2D conv1,
         conv2 and fc1: ``(15, 30, 30)`` is Table 5's 90% network); ``None``
@@ -213,7 +226,7 @@ class Config(Experiment):
     pca_fit: str = "train"
     defects: str = "clean"
     val_fraction: float = 0.1
-    precision: str = "fp32"
+    precision: str = AUTO_PRECISION
     data_source: str = "auto"
     widths: tuple[int, ...] | None = None
     init_seed: int | None = None
@@ -225,7 +238,7 @@ class Config(Experiment):
         for name, value, accepted in (("split", self.split, SPLIT_KINDS),
                                       ("pca_fit", self.pca_fit, FIT_ON),
                                       ("defects", self.defects, DEFECT_POLICIES),
-                                      ("precision", self.precision, PRECISIONS),
+                                      ("precision", self.precision, PRECISION_CHOICES),
                                       ("data_source", self.data_source, DATA_SOURCES)):
             if value not in accepted:
                 raise ValueError(f"unknown {name} {value!r}; accepted: {', '.join(accepted)}")
@@ -274,8 +287,14 @@ class Config(Experiment):
     def previous(self) -> None:
         return None
 
-    def rebased(self, base: "Config") -> "Config":
-        return base
+    def map_configs(self, change) -> "Config":
+        return change(self)
+
+    def with_precision_for(self, device: str = "auto") -> "Config":
+        """This config with ``precision="auto"`` resolved for ``device``."""
+        if self.precision != AUTO_PRECISION:
+            return self
+        return dataclasses.replace(self, precision=resolve_precision(self.precision, self.model, device))
 
     def resolved(self) -> "Config":
         spec = get_model(self.model)
@@ -284,9 +303,6 @@ class Config(Experiment):
             self, lr=PAPER_LR.get(self.scene, DEFAULT_LR) if self.lr is None else self.lr,
             components=ALL_BANDS if components is None else components,
             patch_size=spec.patch_size if self.patch_size is None else self.patch_size)
-
-    def with_source(self, source: str) -> "Config":
-        return dataclasses.replace(self, data_source=source)
 
     def key_material(self) -> dict[str, Any]:
         """The resolved fields, less those the model's family ignores

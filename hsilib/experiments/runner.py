@@ -49,7 +49,7 @@ from .. import __version__, measure
 from ..metrics import classification_metrics
 from ..models import get_model
 from ..progress import report_progress
-from ..train import predict_scores, resolve_device
+from ..train import History, predict_scores, resolve_device
 from .config import Experiment, resolve
 from .data import ExperimentData, View, config_view, experiment_data
 from .store import CorruptRecordError, ResultStore, as_store
@@ -85,12 +85,33 @@ class Outcome:
     reference : the network it came from, measured in the same run
         (``base_measure``, ``base_metrics`` and ``agreement`` in the record);
         without one, agreement is with the base record's predictions.
+    training : the histories of the training loops that made the network,
+        in order (empty where nothing trained); summarised in the record's
+        ``convergence`` (:func:`convergence`).
     """
 
     scores: np.ndarray
     model: Any
     fields: dict = field(default_factory=dict)
     reference: Reference | None = None
+    training: list[History] = field(default_factory=list)
+
+
+def convergence(training: list[History]) -> dict | None:
+    """Whether the network's training finished learning: ``converged`` when
+    every loop stopped on a validation plateau (:class:`~hsilib.train.Plateau`),
+    ``stopped`` and ``val_gain`` of the last loop (its gain over its last
+    epochs), the epochs run and allowed over all loops, the last loop's best
+    epoch, and how many loops ran and stopped unconverged. ``None`` when
+    nothing trained (scikit-learn models, post-training quantization)."""
+    if not training:
+        return None
+    last = training[-1]
+    return {"converged": all(h.converged for h in training), "stopped": last.stopped,
+            "val_gain": last.val_gain, "best_epoch": last.best_epoch,
+            "epochs_run": sum(len(h.val_oa) for h in training),
+            "max_epochs": sum(h.max_epochs for h in training),
+            "loops": len(training), "unconverged_loops": sum(not h.converged for h in training)}
 
 
 @dataclass
@@ -119,7 +140,7 @@ class RunContext:
         """A stored network and its float32 test scores on the CPU (cached for
         the next experiment of this process that starts from it; never
         modify the model)."""
-        return _reference(resolve(experiment), str(self.store.root), str(self.device))
+        return _reference(resolve(experiment, str(self.device)), str(self.store.root), str(self.device))
 
 
 @lru_cache(maxsize=1)  # a grid runs the experiments of one base in a row
@@ -223,7 +244,7 @@ def run(experiment: Experiment, store: ResultStore | str | Path | None = None,
     run first.
     """
     store = as_store(store)
-    experiment = resolve(experiment)
+    experiment = resolve(experiment, device)
     key = experiment.key()
     record = store.load(key)
     if record is not None:
@@ -255,6 +276,7 @@ def _execute(experiment: Experiment, store: ResultStore, device: str, progress: 
         "model_title": get_model(experiment.network_config().model).title,
         "dependencies": [d.key() for d in experiment.dependencies()],
         **outcome.fields,
+        "convergence": convergence(outcome.training),
         "metrics": classification_metrics(outcome.scores, data.test_y),
         **comparison,
         "measure": measured,
@@ -303,7 +325,7 @@ def trained_model(experiment: Experiment, store: ResultStore | str | Path | None
     The starting point of every compression experiment.
     """
     store = as_store(store)
-    experiment = resolve(experiment)
+    experiment = resolve(experiment, device)
     missing = experiment.weights_missing()
     if missing:
         raise ValueError(f"{experiment.label()}: {missing}")
@@ -425,7 +447,7 @@ def run_grid(experiments: Iterable[Experiment], executor: Executor | None = None
         with local_pool(workers) as pool:
             return run_grid(experiments, pool, store, device, progress)
     store = as_store(store)
-    experiments = [resolve(e) for e in experiments]
+    experiments = [resolve(e, device) for e in experiments]
     waves = _in_order(experiments)
     todo = sum(len(wave) for wave in waves)
     bar = tqdm(total=todo, desc="experiments", unit="run", disable=not progress)
@@ -445,7 +467,7 @@ def run_grid(experiments: Iterable[Experiment], executor: Executor | None = None
     for wave in waves:
         runnable = []
         for experiment in wave:
-            broken = [d.label() for d in experiment.dependencies() if resolve(d).key() in failed]
+            broken = [d.label() for d in experiment.dependencies() if resolve(d, device).key() in failed]
             try:
                 stored = not broken and store.load(experiment.key()) is not None
             except CorruptRecordError as err:

@@ -27,7 +27,7 @@ def train_torch(config: Config, context: RunContext) -> Outcome:
                   epochs=config.epochs, lr=config.lr, batch_size=config.batch_size,
                   seed=config.weight_seed, precision=config.precision, progress=context.progress)
     scores = predict_scores(model, view, data.test_idx, precision=config.precision)
-    return Outcome(scores, model, {"history": dataclasses.asdict(history)})
+    return Outcome(scores, model, {"history": dataclasses.asdict(history)}, training=[history])
 
 
 def train_sklearn(config: Config, context: RunContext) -> Outcome:

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from ..reference import paper_name
+from .convergence import converged, epochs_run
 from .data import class_colors
 from .results import mean_std, network_config
 
@@ -62,10 +63,12 @@ def comparison_frame(records: list[dict], bases: dict[str, dict] | None = None,
         measured = record["measure"]
         rows.append({**common, "method": "base", "method_title": base_title,
                      **_metric_columns(base_metrics), **_measure_columns(base_measure),
-                     "agreement": 1.0})
+                     "agreement": 1.0, "converged": converged(base) if base else None,
+                     "epochs_run": epochs_run(base) if base else np.nan})
         rows.append({**common, "method": record["method"], "method_title": record["method_title"],
                      **_metric_columns(record["metrics"]), **_measure_columns(measured),
-                     "agreement": record["agreement"],
+                     "agreement": record["agreement"], "converged": converged(record),
+                     "epochs_run": epochs_run(record),
                      "top1_change": 100 * (record["metrics"]["top1"] - base_metrics["top1"]),
                      "size_ratio": measured["memory_mb_serialized"] / base_measure["memory_mb_serialized"],
                      "latency_speedup": base_measure["latency_ms_median"] / measured["latency_ms_median"],

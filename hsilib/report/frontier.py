@@ -10,6 +10,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from .convergence import converged, epochs_run, ring, ring_legend_handle, unconverged
 from .networks import ratio_of
 from .results import network_config
 
@@ -58,7 +59,8 @@ def _size(record: dict) -> str:
 def frontier_frame(records: list[dict]) -> pd.DataFrame:
     """One row per deployable network: its family, a label, its size (a
     ratio of Table 5, "" for a full network), the setting, top-1 (%),
-    memory (KB, serialized), MACs and batch-1 latency."""
+    memory (KB, serialized), MACs, batch-1 latency and whether its training
+    converged (``None``: it did not train)."""
     by_key = {r["key"]: r for r in records}
     rows = []
     for r in records:
@@ -70,7 +72,7 @@ def frontier_frame(records: list[dict]) -> pd.DataFrame:
                      "top1": 100 * r["metrics"]["top1"],
                      "memory_kb": 1000 * measured["memory_mb_serialized"],
                      "macs": measured["macs_per_sample"], "latency_ms": measured["latency_ms_median"],
-                     "key": r["key"]})
+                     "converged": converged(r), "epochs_run": epochs_run(r), "key": r["key"]})
     return pd.DataFrame(rows)
 
 
@@ -106,7 +108,8 @@ def best_under(frame: pd.DataFrame, cost: str, budgets: list[float]) -> pd.DataF
 
 def frontier_plot(frame: pd.DataFrame, cost: str, source_label: str) -> plt.Figure:
     """Top-1 against ``cost``, one panel per scene and split (seaborn
-    facets), colour by family, the Pareto front drawn."""
+    facets), colour by family, the Pareto front drawn, networks whose
+    training did not converge ringed."""
     import seaborn as sns
 
     data = frame.dropna(subset=[cost]).copy()
@@ -117,7 +120,12 @@ def frontier_plot(frame: pd.DataFrame, cost: str, source_label: str) -> plt.Figu
     for (scene, split), ax in grid.axes_dict.items():
         front = data[(data["scene"] == scene) & (data["split"] == split) & data["front"]].sort_values(cost)
         ax.step(front[cost], front["top1"], where="post", color="k", lw=1)
+        here = data[(data["scene"] == scene) & (data["split"] == split)]
+        late = here[here["converged"] == False]  # noqa: E712 - None: not trained
+        ring(ax, late[cost], late["top1"], size=60)
         ax.set_xscale("log")
+    if unconverged(data["converged"]):
+        grid.axes.flat[0].legend(handles=[ring_legend_handle()], fontsize=7, loc="lower right")
     grid.set_axis_labels(COSTS.get(cost, cost), "top-1 test accuracy (%)")
     grid.figure.suptitle(f"Every network of the book against {COSTS.get(cost, cost)}; the line is the "
                          f"Pareto front ({source_label})", y=1.02, fontsize=10)

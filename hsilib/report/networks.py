@@ -12,6 +12,7 @@ import pandas as pd
 from ..compress.prune import RATIOS, target_widths
 from ..models import get_model
 from ..reference import paper_name, paper_values
+from .convergence import converged, epochs_run, ring, ring_legend_handle, unconverged
 from .data import class_colors
 from .results import network_config, side_by_side
 
@@ -60,6 +61,7 @@ def networks_frame(records: list[dict]) -> pd.DataFrame:
             "params_all": measured["params_all"], "macs": measured["macs_per_sample"],
             "memory_mb": measured["memory_mb_serialized"], "latency_ms": measured["latency_ms_median"],
             "throughput_per_s": measured["throughput_per_s"], "epochs": epochs,
+            "converged": converged(r), "epochs_run": epochs_run(r),
             # What training holds: the trained parameters and any frozen teachers (distillation).
             "held_params": r.get("training_params", np.nan) + r.get("teacher_params", 0),
             "agreement": r.get("agreement"), "wall_s": r["wall_s"], "key": r["key"]})
@@ -97,12 +99,18 @@ def accuracy_against_cost(frame: pd.DataFrame, cost: str, source_label: str) -> 
             here = frame[(frame["scene"] == scene) & (frame["split"] == split)]
             for method, group in lines[(lines["scene"] == scene) & (lines["split"] == split)].groupby(
                     "method", sort=False):
-                points = group.groupby("ratio")[[cost, "top1"]].mean().sort_values(cost)
+                points = group.groupby("ratio").agg(
+                    **{cost: (cost, "mean"), "top1": ("top1", "mean"),
+                       "unconverged": ("converged", unconverged)}).sort_values(cost)
                 ax.plot(points[cost], points["top1"], marker="o", color=colors[method], label=method,
                         ls="--" if method == paper_name(6, "scratch") else "-")
+                late = points[points["unconverged"]]
+                ring(ax, late[cost], late["top1"])
             for _, base in here[here["group"] == "baseline"].groupby("label"):
                 marker = "*" if base["label"].iloc[0] == "cnn2d" else "x"
                 ax.scatter(base[cost].mean(), base["top1"].mean(), marker=marker, s=90, color="k")
+                if unconverged(base["converged"]):
+                    ring(ax, base[cost].mean(), base["top1"].mean(), size=200)
                 ax.annotate(base["method"].iloc[0], (base[cost].mean(), base["top1"].mean()),
                             fontsize=7, xytext=(4, -10), textcoords="offset points")
             ax.set_xscale("log")
@@ -111,6 +119,9 @@ def accuracy_against_cost(frame: pd.DataFrame, cost: str, source_label: str) -> 
             ax.set_title(f"{scene.replace('_', ' ').title()}, {split}", fontsize=10)
             ax.grid(alpha=0.3)
     handles, names = axes[0][0].get_legend_handles_labels()
+    if unconverged(frame["converged"]):
+        handles.append(ring_legend_handle())
+        names.append(handles[-1].get_label())
     fig.legend(handles, names, loc="lower center", ncol=len(names), fontsize=8, frameon=False,
                bbox_to_anchor=(0.5, -0.05))
     fig.suptitle(f"Networks of Table 5's widths against {labels.get(cost, cost)} ({source_label})",

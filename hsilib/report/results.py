@@ -6,6 +6,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from .convergence import MARK, converged, epochs_run, marked, ring, ring_legend_handle, unconverged
 from .data import class_colors
 
 SPLIT_TITLES = {"disjoint": "Disjoint", "random": "Random"}
@@ -39,9 +40,24 @@ def results_frame(records: list[dict]) -> pd.DataFrame:
             "latency_ms": measured["latency_ms_median"],
             "throughput_per_s": measured["throughput_per_s"],
             "best_epoch": r.get("history", {}).get("best_epoch"),
+            "converged": converged(r), "epochs_run": epochs_run(r),
             "wall_s": r["wall_s"],
         })
     return pd.DataFrame(rows)
+
+
+def training_precision(records: list[dict]) -> str:
+    """The arithmetic the torch networks of ``records`` trained in, in words
+    (``precision="auto"`` resolves per machine and model)."""
+    used: dict[str, list[str]] = {}
+    for r in records:
+        if r.get("convergence") is not None:  # a network that trained
+            used.setdefault(network_config(r)["precision"], []).append(r["model_title"])
+    if not used:
+        return "no torch model trained"
+    if len(used) == 1:
+        return f"{next(iter(used))} arithmetic"
+    return "; ".join(f"{p} for {', '.join(dict.fromkeys(titles))}" for p, titles in sorted(used.items()))
 
 
 def mean_std(values: pd.Series, digits: int = 1) -> str:
@@ -62,12 +78,18 @@ PERCENT_METRICS = {"top1": "OA (%)", "top5": "top-5 (%)", "aa": "AA (%)", "agree
 def metrics_table(frame: pd.DataFrame, by: str = "method") -> pd.DataFrame:
     """OA, top-5, AA (and agreement with the base network, where the frame
     has it) in % and kappa, each as mean ± std over seeds, per scene, split
-    and ``by`` (shown as "method")."""
+    and ``by`` (shown as "method", marked with :data:`~hsilib.report.convergence.MARK`
+    where a run did not converge)."""
     if "agreement" in frame:
         frame = frame.assign(agreement=100 * frame["agreement"])
     runs = frame.groupby(["scene", "split", by], sort=False)
     table = runs[[m for m in PERCENT_METRICS if m in frame]].agg(mean_std).rename(columns=PERCENT_METRICS)
     table["kappa"] = runs["kappa"].agg(lambda v: mean_std(v, digits=3))
+    if "converged" in frame:
+        flags = runs["converged"]
+        table.index = pd.MultiIndex.from_tuples(
+            [(scene, split, marked(str(name), flags.get_group((scene, split, name))))
+             for scene, split, name in table.index])
     table.index.names = ["scene", "split", "method"]
     return table.sort_index(level=["scene", "split"], sort_remaining=False)
 
@@ -79,9 +101,12 @@ def side_by_side(frame: pd.DataFrame, reference: pd.DataFrame, metric: str = "to
     ``frame`` is :func:`results_frame` output (several seeds give mean ± std);
     ``reference`` holds the paper's rows for the same table (columns
     ``method, dataset, split, metric, value``). The difference is our mean
-    minus the paper's value, in points.
+    minus the paper's value, in points. Our value is marked with
+    :data:`~hsilib.report.convergence.MARK` where a run behind it did not converge.
     """
-    ours = frame.groupby(["method", "scene", "split"])[metric]
+    runs = frame.groupby(["method", "scene", "split"])
+    ours = runs[metric]
+    flags = runs["converged"] if "converged" in frame else None
     paper = reference[reference["metric"] == metric].set_index(["method", "dataset", "split"])["value"]
     methods = methods or list(dict.fromkeys(frame["method"]))
     columns = {}
@@ -91,7 +116,10 @@ def side_by_side(frame: pd.DataFrame, reference: pd.DataFrame, metric: str = "to
             mine = {m: ours.get_group((m, scene, split)) for m in methods
                     if (m, scene, split) in ours.groups}
             theirs = {m: paper.get((m, scene, split)) for m in methods}
-            columns[head + ("ours",)] = [mean_std(mine[m], digits) if m in mine else "-" for m in methods]
+            columns[head + ("ours",)] = [
+                (marked(mean_std(mine[m], digits), flags.get_group((m, scene, split)))
+                 if flags is not None else mean_std(mine[m], digits)) if m in mine else "-"
+                for m in methods]
             columns[head + ("paper",)] = [theirs[m] if theirs[m] is not None else np.nan for m in methods]
             # "+ 0.0" turns a rounded -0.0 into 0.0.
             columns[head + ("Δ",)] = [round(mine[m].mean() - theirs[m], digits) + 0.0
@@ -123,6 +151,8 @@ def accuracy_vs_parameters(frame: pd.DataFrame, reference: pd.DataFrame, source_
                 ax.errorbar(group["params"].mean(), group["top1"].mean(),
                             yerr=group["top1"].std(ddof=1) if len(group) > 1 else None,
                             fmt="o", color=color, label=method)
+                if unconverged(group["converged"]):
+                    ring(ax, group["params"].mean(), group["top1"].mean())
                 if method in paper_params.index and (method, scene, split) in paper_top1.index:
                     ax.scatter(paper_params[method], paper_top1[(method, scene, split)],
                                facecolors="none", edgecolors=color, s=60)
@@ -134,6 +164,9 @@ def accuracy_vs_parameters(frame: pd.DataFrame, reference: pd.DataFrame, source_
     handles, labels = axes[0][0].get_legend_handles_labels()
     handles.append(plt.Line2D([], [], ls="", marker="o", mfc="none", mec="k"))
     labels.append("paper (Table 3; parameters counted on Indian Pines)")
+    if unconverged(torch_rows["converged"]):
+        handles.append(ring_legend_handle())
+        labels.append(f"did not converge ({MARK} in the tables)")
     fig.legend(handles, labels, loc="lower center", ncol=3, fontsize=8, frameon=False,
                bbox_to_anchor=(0.5, -0.08))
     fig.suptitle(f"Accuracy against size — filled: ours ({source_label}); hollow: paper", fontsize=10)

@@ -212,7 +212,7 @@ class DistillConfig(Experiment):
                     predict_scores(ensemble, view, data.test_idx, precision=config.precision),
                     data.test_y),
                 "params": sum(measure.parameters_per_layer(ensemble).values())},
-            "compress_s": train_s})
+            "compress_s": train_s}, training=[history])
 
 
 def distillation_grid(bases: list[Config], methods: list[str], students: list[str],

@@ -35,7 +35,7 @@ import torch
 from ...experiments import Config, Experiment, Outcome, RunContext, register_kind
 from ...models import MODELS, get_model
 from ...models.network import Network
-from ...train import autocast, fit, predict_scores
+from ...train import History, autocast, fit, predict_scores
 from ..methods import Method, register_method
 from . import select
 from .criteria import CRITERIA, get_criterion
@@ -116,7 +116,7 @@ class SparsityConfig(Experiment):
                       precision=config.precision, progress=context.progress,
                       optimizer=_gate_decay(config.lr), callbacks=[SparsityPenalty(self.penalty)])
         scores = predict_scores(model, view, data.test_idx, precision=config.precision)
-        return Outcome(scores, model, {"history": dataclasses.asdict(history)})
+        return Outcome(scores, model, {"history": dataclasses.asdict(history)}, training=[history])
 
 
 def _gate_decay(lr: float):
@@ -214,11 +214,11 @@ class PruneConfig(Experiment):
         target = target_widths(model, self.ratio)
         steps = schedule(self.strategy, original, target, self.passes)
         inputs = TrainingInputs(view, data.fit_idx)
-        records, first = [], None
+        records, histories, first = [], [], None
         for number, widths in enumerate(steps):
             final = number == len(steps) - 1
             if self.criterion == "sfp":
-                model, step = self._soft_phase(model, widths, context, number)
+                model, step, history = self._soft_phase(model, widths, context, number)
             else:
                 with autocast(context.device, config.precision):  # ThiNet's forward passes
                     selection = select(model, self.criterion, widths, data=inputs,
@@ -234,6 +234,7 @@ class PruneConfig(Experiment):
                         "errors": selection.errors}
             first = first or step
             records.append(step)
+            histories.append(history)
         fold_gates(model)
         model = model.to(memory_format=model.memory_format)
         scores = predict_scores(model, view, data.test_idx, precision=config.precision)
@@ -245,7 +246,7 @@ class PruneConfig(Experiment):
             # Strategy I's selection is of the base network's own filters: criteria compare there.
             "kept": first["kept"] if self.strategy == "I" else None,
             "slimming": None if penalty is None else {"penalty": penalty, "val_oa_by_penalty": sweep},
-            "compress_s": time.perf_counter() - start})
+            "compress_s": time.perf_counter() - start}, training=histories)
 
     def _options(self) -> dict:
         return {"l1": {"greedy": self.greedy}, "thinet": {"samples": self.samples, "draws": self.draws},
@@ -272,7 +273,7 @@ class PruneConfig(Experiment):
         return candidates[best], best, {str(p): oa for p, oa in sweep.items()}
 
     def _soft_phase(self, model: Network, widths: dict[str, int], context: RunContext,
-                    number: int) -> tuple[Network, dict]:
+                    number: int) -> tuple[Network, dict, History]:
         """SFP: fine-tune while zeroing the smallest filters of ``widths``'
         layers each epoch, then remove them, folding their constant outputs."""
         config, data, view = self.base, context.data, context.view()
@@ -285,7 +286,7 @@ class PruneConfig(Experiment):
         pruned = apply(model, selection, example=view(data.fit_idx[:FOLD_EXAMPLES]))
         return pruned, {"widths": widths, "history": dataclasses.asdict(history),
                         "kept": {k: v.tolist() for k, v in selection.items()},
-                        "errors": {}, "changes": soft.changes, "regrowth": soft.regrowth}
+                        "errors": {}, "changes": soft.changes, "regrowth": soft.regrowth}, history
 
 
 def pruning_grid(bases: list[Config], criteria: list[str], ratios: list[str], strategies: list[str],
