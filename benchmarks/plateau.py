@@ -4,7 +4,7 @@ Trains each ``--models`` network from scratch on ``--scene``/``--split`` for
 ``--epochs`` epochs *without* a stopping rule (fp32, one seed), recording the
 validation accuracy and the seconds of every epoch; then replays each
 :class:`hsilib.train.Plateau` rule of the grid (``--patience`` x
-``--min-gain``) on those curves: the epoch it stops at, the best epoch it
+``--min-gain`` x ``--fraction``) on those curves: the epoch it stops at, the best epoch it
 keeps, and the validation accuracy given up against training to the end.
 That is how the rule's defaults were chosen: the rule that stops soonest
 while giving up (almost) nothing on validation. Nothing here reads a test pixel.
@@ -17,6 +17,7 @@ while giving up (almost) nothing on validation. Nothing here reads a test pixel.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import time
 
@@ -80,6 +81,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--patience", type=int, nargs="+", default=[2, 3, 4, 5, 6])
     parser.add_argument("--min-gain", type=float, nargs="+", default=[0.0, 0.005, 0.01])
+    parser.add_argument("--fraction", type=float, nargs="+", default=[0.0, 0.2, 0.3])
     parser.add_argument("--json", help="write the curves here")
     parser.add_argument("--replay", nargs="+", help="curves written by --json: replay them only")
     args = parser.parse_args()
@@ -99,17 +101,15 @@ def main() -> None:
               f"{100 / c['validation_pixels']:.2f} points")
     print("\nrule: mean stop epoch, mean best epoch kept, mean and worst validation points "
           "given up, runs stopped by the rule (of all)")
-    for patience in args.patience:
-        for min_gain in args.min_gain:
-            rule = Plateau(patience, min_gain)
-            results = [replay(c["val_oa"], rule) for c in curves]
-            lost = [100 * r["lost"] for r in results]
-            print(f"patience {patience} min_gain {min_gain:.3f}: stop "
-                  f"{np.mean([r['stop'] for r in results]):5.1f}, best "
-                  f"{np.mean([r['best'] for r in results]):5.1f}, lost {np.mean(lost):.2f} "
-                  f"(worst {max(lost):.2f}), stopped {sum(r['stopped'] for r in results)}/"
-                  f"{len(results)}")
-
+    for patience, min_gain, fraction in itertools.product(args.patience, args.min_gain, args.fraction):
+        rule = Plateau(patience, min_gain, fraction)
+        results = [replay(c["val_oa"], rule) for c in curves]
+        lost = [100 * r["lost"] for r in results]
+        print(f"patience {patience} min_gain {min_gain:.3f} fraction {fraction:.2f}: stop "
+              f"{np.mean([r['stop'] for r in results]):5.1f}, best "
+              f"{np.mean([r['best'] for r in results]):5.1f}, lost {np.mean(lost):.2f} "
+              f"(worst {max(lost):.2f}), stopped {sum(r['stopped'] for r in results)}/"
+              f"{len(results)}")
 
 if __name__ == "__main__":
     main()

@@ -1,8 +1,8 @@
 """Run profiles of the book: papermill parameters per notebook, in one place.
 
 * ``smoke``: the notebooks' own stored defaults (about a minute each; what nbval runs).
-* ``quick``: every method at reduced effort, one seed: the whole book on a
-  2-core CPU in well under an hour.
+* ``quick``: every method at reduced effort, one seed, training to a
+  validation plateau within reduced maxima of epochs.
 * ``full``: the paper's protocol with several seeds (a GPU is recommended).
 
 A notebook missing from a profile runs with its defaults.
@@ -22,10 +22,16 @@ STRATEGIES = ["I", "II", "III"]
 DISTILLATION_METHODS = ["soft_targets", "fitnets", "attention", "correlation", "simkd", "camkd", "dml",
                         "one", "clilr", "okddip", "tfkd", "cskd", "pskd", "ddgsd"]
 STUDENTS = ["90%", "95%", "98%"]
-# Spectral nets are cheap and train longer; the 3-D CNN (~273M MACs a
-# sample) shorter. Shared by every chapter, so later chapters compress the
-# Baselines chapter's stored networks instead of retraining them.
-QUICK_EPOCHS = {"epochs": 5, "epochs_by_model": {"mlp": 50, "lstm": 50, "cnn1d": 50, "cnn3d": 3}}
+# Maxima: every run stops earlier on a validation plateau (hsilib.train.Plateau).
+# Measured on real Indian Pines (benchmarks/plateau.py, fp32, 2-core CPU):
+# CNN2D peaks on validation by epoch 5-12 (9 s an epoch on one thread); the
+# spectral nets cost 0.05-0.4 s an epoch and still gain after 100 epochs, so
+# they get 200; the 3-D CNN (~273M MACs a sample, ~50 s an epoch) gets 3 and
+# is marked unconverged. Shared by every chapter, so later chapters compress
+# the Baselines chapter's stored networks instead of retraining them.
+QUICK_EPOCHS = {"epochs": 20, "epochs_by_model": {"mlp": 200, "lstm": 200, "cnn1d": 200, "cnn3d": 3}}
+QUICK_FINETUNE_EPOCHS = 10
+QUICK_QAT_EPOCHS = 10
 
 PROFILES: dict[str, dict[str, dict]] = {
     "smoke": {},
@@ -37,12 +43,13 @@ PROFILES: dict[str, dict[str, dict]] = {
         # Pruned networks are small: two single-threaded workers train them
         # 1.7x faster than one process with two threads (measured, CNN2D 90%).
         "04_pruning": {"dataset": PAPER_SCENES, "split": SPLITS, "methods": PRUNING_CRITERIA,
-                       "ratios": PRUNING_RATIOS, "strategies": STRATEGIES, "finetune_epochs": 2,
-                       "seeds": [0], **QUICK_EPOCHS, "data_source": "auto",
+                       "ratios": PRUNING_RATIOS, "strategies": STRATEGIES,
+                       "finetune_epochs": QUICK_FINETUNE_EPOCHS, "seeds": [0], **QUICK_EPOCHS,
+                       "data_source": "auto",
                        "workers": 2},
         "05_quantization": {"dataset": PAPER_SCENES, "split": SPLITS, "models": ["cnn2d"],
                             "preview_models": ["mlp", "cnn1d"], "modes": QUANT_MODES,
-                            "qat_epochs": 3, "seeds": [0], **QUICK_EPOCHS,
+                            "qat_epochs": QUICK_QAT_EPOCHS, "seeds": [0], **QUICK_EPOCHS,
                             "data_source": "auto"},
         "06_distillation": {"dataset": PAPER_SCENES, "split": SPLITS, "methods": DISTILLATION_METHODS,
                             "students": STUDENTS, "seeds": [0], **QUICK_EPOCHS,
@@ -91,6 +98,15 @@ PROFILES["quick"]["07_discussion"] = _discussion(
     workers=2)
 PROFILES["full"]["07_discussion"] = _discussion(
     PROFILES["full"], focus_size="95%", lowrank_ratios=PRUNING_RATIOS, extra_scenes=EXTRA_SCENES)
+
+# The scorecard reads back the paper chapters' runs: their parameters, as the Discussion has them.
+SCORECARD_PARAMETERS = ("dataset", "split", "seeds", "epochs", "epochs_by_model", "precision",
+                        "data_source", "baseline_models", "pruning_methods", "ratios", "strategies",
+                        "finetune_epochs", "quant_models", "quant_modes", "qat_epochs",
+                        "distillation_methods", "students", "workers")
+for _chapters in (PROFILES["quick"], PROFILES["full"]):
+    _chapters["08_scorecard"] = {k: v for k, v in _chapters["07_discussion"].items()
+                                 if k in SCORECARD_PARAMETERS}
 
 
 def profile_parameters(profile: str, notebook: str) -> dict:

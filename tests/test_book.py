@@ -131,3 +131,15 @@ def test_the_discussion_chapter_finds_the_earlier_chapters_networks(profile):
             assert discussion[our_name] == theirs[their_name], (profile, stem, their_name)
     quantization = effective("05_quantization")
     assert discussion["quant_models"] == [*quantization["models"], *quantization["preview_models"]]
+
+
+@pytest.mark.parametrize("profile", sorted(PROFILES))
+def test_the_scorecard_reads_back_the_paper_chapters_runs(profile):
+    """Its parameters equal the Discussion's (which equal the earlier chapters'), in every profile."""
+    def effective(stem):
+        return {**notebook_defaults(stem), **profile_parameters(profile, stem)}
+
+    scorecard, discussion = effective("08_scorecard"), effective("07_discussion")
+    shared = set(scorecard) & set(discussion)
+    assert shared >= {"dataset", "split", "seeds", "epochs", "ratios", "students", "finetune_epochs"}
+    assert {k: scorecard[k] for k in shared} == {k: discussion[k] for k in shared}

@@ -345,17 +345,17 @@ def test_a_plateau_stops_training_at_the_epoch_the_rule_names(toy):
     # Best before the last 3 epochs is 0.70 (epoch 3); epochs 4-6 reach 0.75,
     # a gain of 0.05 < 0.10: stop after epoch 6 of at most 20.
     curve = [0.5, 0.6, 0.7, 0.7, 0.75, 0.7] + [0.95] * 14
-    history, _, _ = scripted_fit(toy, curve, epochs=20, stop=Plateau(patience=3, min_gain=0.1))
+    history, _, _ = scripted_fit(toy, curve, epochs=20, stop=Plateau(patience=3, min_gain=0.1, fraction=0.0))
     assert history.val_oa == pytest.approx(curve[:6])
     assert (history.stopped, history.converged) == ("plateau", True)
     assert history.val_gain == pytest.approx(0.05)
     assert history.max_epochs == 20 and history.best_epoch == 5
-    assert (history.patience, history.min_gain) == (3, 0.1)
+    assert (history.patience, history.min_gain, history.fraction) == (3, 0.1, 0.0)
 
 
 def test_a_run_still_rising_at_its_maximum_is_not_converged(toy):
     curve = [0.3, 0.4, 0.5, 0.6, 0.7, 0.8]
-    history, _, _ = scripted_fit(toy, curve, epochs=6, stop=Plateau(patience=2, min_gain=0.05))
+    history, _, _ = scripted_fit(toy, curve, epochs=6, stop=Plateau(patience=2, min_gain=0.05, fraction=0.0))
     assert len(history.val_oa) == 6
     assert (history.stopped, history.converged) == ("max_epochs", False)
     assert history.val_gain == pytest.approx(0.2)
@@ -363,7 +363,7 @@ def test_a_run_still_rising_at_its_maximum_is_not_converged(toy):
 
 def test_a_plateau_reached_on_the_last_epoch_counts_as_converged(toy):
     history, _, _ = scripted_fit(toy, [0.5, 0.8, 0.8, 0.8], epochs=4,
-                                 stop=Plateau(patience=2, min_gain=0.05))
+                                 stop=Plateau(patience=2, min_gain=0.05, fraction=0.0))
     assert (len(history.val_oa), history.stopped, history.converged) == (4, "plateau", True)
 
 
@@ -371,7 +371,7 @@ def test_patience_counts_from_the_first_epoch_that_may_be_kept(toy):
     # Epochs 1-3 train part of a staged method: their flat scores are no plateau.
     curve = [0.2, 0.2, 0.2, 0.5, 0.6, 0.6, 0.6, 0.6]
     history, _, _ = scripted_fit(toy, curve, epochs=8, keep_from=4,
-                                 stop=Plateau(patience=2, min_gain=0.05))
+                                 stop=Plateau(patience=2, min_gain=0.05, fraction=0.0))
     assert len(history.val_oa) == 7 and history.stopped == "plateau"
     assert history.best_epoch == 5
 
@@ -384,15 +384,29 @@ def test_without_a_rule_every_epoch_runs(toy):
 
 def test_the_best_epochs_weights_are_kept_when_training_stops_early(toy):
     curve = [0.5, 0.9, 0.6, 0.6, 0.6, 0.6, 0.95]
-    history, model, counter = scripted_fit(toy, curve, epochs=7, stop=Plateau(patience=3, min_gain=0.01))
+    history, model, counter = scripted_fit(toy, curve, epochs=7, stop=Plateau(patience=3, min_gain=0.01, fraction=0.0))
     assert len(history.val_oa) == 5 and history.best_epoch == 2
     for name, value in model.state_dict().items():
         assert torch.equal(value, counter.weights[1][name]), name
         assert not torch.equal(value, counter.weights[-1][name]), name
 
 
+def test_the_window_grows_with_the_epochs_run(toy):
+    """A slow learner, flat for two epochs at 0.90 before it gains again:
+    patience 2 alone stops it there; a window of half the epochs run waits
+    for the next gain, and stops once half its epochs are flat."""
+    curve = [0.50, 0.55, 0.60, 0.65, 0.70, 0.70, 0.75, 0.80, 0.85, 0.90, 0.90, 0.90] + [0.95] * 20
+    rule = Plateau(patience=2, min_gain=0.01, fraction=0.5)
+    assert [rule.window(n) for n in (1, 4, 5, 12)] == [2, 2, 3, 6]
+    short, _, _ = scripted_fit(toy, curve, epochs=32, stop=Plateau(patience=2, min_gain=0.01, fraction=0.0))
+    long, _, _ = scripted_fit(toy, curve, epochs=32, stop=rule)
+    assert (len(short.val_oa), max(short.val_oa)) == (12, pytest.approx(0.90))
+    # Epoch 26: its window (epochs 14-26) gained nothing on epoch 13's 0.95.
+    assert (len(long.val_oa), long.best_epoch, long.stopped) == (26, 13, "plateau")
+
+
 @pytest.mark.parametrize("settings", [{"patience": 0}, {"patience": 2.0}, {"min_gain": -0.1},
-                                      {"min_gain": 1.5}])
+                                      {"min_gain": 1.5}, {"fraction": 1.0}, {"fraction": -0.5}])
 def test_an_impossible_plateau_rule_is_a_clear_error(settings):
-    with pytest.raises(ValueError, match="patience|min_gain"):
+    with pytest.raises(ValueError, match="patience|min_gain|fraction"):
         Plateau(**settings)

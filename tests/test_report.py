@@ -169,6 +169,11 @@ def test_validation_by_epoch_averages_the_first_steps_history_per_criterion():
     assert table.loc["L1-norm pruning"].tolist() == [40.0, 80.0]
     assert table.loc["ThiNet"].tolist() == [20.0, 40.0]  # strategy II's run is not strategy I's
     assert pruning.validation_by_epoch(records, "II").loc["ThiNet"].tolist() == [0.0, 0.0]
+    # Runs stopped at their own plateau: a later epoch is the mean of the runs that reached it.
+    records.append(with_history(prune_record("e", "l1", "95%", "I", 0.8), (0.6, 0.8, 0.9)))
+    table = pruning.validation_by_epoch(records)
+    assert table.loc["L1-norm pruning"].tolist() == [pytest.approx(46.7), pytest.approx(80.0), 90.0]
+    assert np.isnan(table.loc["ThiNet", "epoch 3"])
 
 
 def test_table_4_and_table_5_follow_from_the_widths():

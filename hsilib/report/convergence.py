@@ -68,8 +68,9 @@ def convergence_summary(frame: pd.DataFrame) -> str:
     done, trained = convergence_share(frame)
     if trained == 0:
         return "No network of this run was trained."
-    rule = (f"no gain of {100 * PLATEAU.min_gain:g} points of validation accuracy in "
-            f"{PLATEAU.patience} epochs")
+    rule = (f"no gain of {100 * PLATEAU.min_gain:g} points of validation accuracy over the last "
+            f"{PLATEAU.patience} epochs or {100 * PLATEAU.fraction:g}% of the epochs run, whichever "
+            "is longer")
     late = trained - done
     if late == 0:
         return f"All {trained} trained networks stopped on a plateau ({rule})."

@@ -130,12 +130,14 @@ def validation_by_epoch(records: list[dict], strategy: str = "I") -> pd.DataFram
 
     For SFP the epoch ends with the zeroing, so its row is the soft network
     as it will be removed; for the others it is the already smaller network
-    fine-tuning. How fast each recovers shows what a short budget costs it."""
+    fine-tuning. How fast each recovers shows what a short budget costs it.
+    Runs stop at their own plateau: each epoch's mean is over the runs
+    that reached it."""
     curves: dict[str, list[list[float]]] = {}
     for r in records:
         if r["kind"] == "prune" and r["strategy"] == strategy:
             curves.setdefault(r["method_title"], []).append(r["steps"][0]["history"]["val_oa"])
-    table = pd.DataFrame({title: 100 * np.mean(runs, axis=0) for title, runs in curves.items()}).T
+    table = pd.DataFrame({title: 100 * pd.DataFrame(runs).mean(axis=0) for title, runs in curves.items()}).T
     table.columns = [f"epoch {e + 1}" for e in table.columns]
     table.index.name = "criterion"
     return table.round(1)
