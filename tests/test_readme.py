@@ -106,3 +106,6 @@ def test_the_python_examples_run_in_order(tmp_path, monkeypatch):
     assert namespace["student"]["family"] == "offline"
     assert abs(namespace["lowrank"]["measure"]["params"] - 8_951) <= 0.02 * 8_951
     assert [r["kind"] for r in namespace["pipelines"]] == ["quantize"] * 3
+    # The README's runs are Table 3's CNN2D (and more): on the real cube here, scored; on the twin, not.
+    card = namespace["card"]
+    assert 3 in card.index and card.loc[3, "real cells"] + card.loc[3, "twin cells (excluded)"] >= 1
