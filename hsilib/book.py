@@ -1,7 +1,8 @@
 """Execute the book's notebooks with papermill, one profile at a time.
 
 ``notebooks/*.ipynb`` are sources (no outputs); executed copies go to
-``book/``, which ``jupyter-book build`` renders with execution off. While a
+``book/``, which ``jupyter-book build`` renders with execution off. Figures
+are drawn inline whatever ``MPLBACKEND`` says. While a
 chapter runs, its grid's progress (which run of how many) is shown on the
 terminal (see :mod:`hsilib.progress`). Each chapter's wall time, the machine,
 the data source of each scene, the profile and the versions are recorded in
@@ -31,6 +32,10 @@ from .progress import ENV_PROGRESS
 ROOT = Path(__file__).resolve().parent.parent
 SOURCES = ROOT / "notebooks"
 OUTPUTS = ROOT / "book"
+# ipykernel picks the inline backend only where MPLBACKEND is unset: under
+# MPLBACKEND=Agg (headless servers, batch systems, CI) a chapter's plt.show()
+# would draw nothing. Executed chapters always get the inline backend.
+INLINE_BACKEND = "module://matplotlib_inline.backend_inline"
 
 
 def notebook_sources() -> dict[str, Path]:
@@ -51,6 +56,21 @@ def notebook_defaults(stem: str) -> dict:
     tree = ast.parse("".join(tagged[0]["source"]))
     return {target.id: ast.literal_eval(node.value) for node in tree.body
             if isinstance(node, ast.Assign) for target in node.targets}
+
+
+@contextlib.contextmanager
+def _environ(name: str, value: str) -> Iterator[None]:
+    """Set the environment variable ``name`` (which a kernel started in the
+    block inherits) while the block runs."""
+    previous = os.environ.get(name)
+    os.environ[name] = value
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = previous
 
 
 @contextlib.contextmanager
@@ -84,20 +104,15 @@ def _progress_shown(stem: str) -> Iterator[None]:
                 return
             stop.wait(0.3)
 
-    previous = os.environ.get(ENV_PROGRESS)
-    os.environ[ENV_PROGRESS] = path  # the kernel inherits it
     watcher = threading.Thread(target=follow, daemon=True)
     watcher.start()
     try:
-        yield
+        with _environ(ENV_PROGRESS, path):  # the kernel inherits it
+            yield
     finally:
         stop.set()
         watcher.join(timeout=5)
         bar.close()
-        if previous is None:
-            os.environ.pop(ENV_PROGRESS, None)
-        else:
-            os.environ[ENV_PROGRESS] = previous
         Path(path).unlink(missing_ok=True)
 
 
@@ -244,7 +259,7 @@ def run_notebooks(profile: str, notebooks: list[str] | None = None) -> list[Path
     for stem in tqdm(chosen, desc=f"notebooks ({profile})", unit="nb"):
         out = OUTPUTS / f"{stem}.ipynb"
         start = time.perf_counter()
-        with _progress_shown(stem):
+        with _environ("MPLBACKEND", INLINE_BACKEND), _progress_shown(stem):
             papermill.execute_notebook(
                 sources[stem], out, parameters=params[stem], cwd=str(SOURCES),
                 kernel_name="python3", progress_bar=False,

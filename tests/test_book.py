@@ -2,6 +2,7 @@
 notebook sources carry no outputs."""
 
 import json
+import os
 
 import pytest
 
@@ -143,3 +144,32 @@ def test_the_scorecard_reads_back_the_paper_chapters_runs(profile):
     shared = set(scorecard) & set(discussion)
     assert shared >= {"dataset", "split", "seeds", "epochs", "ratios", "students", "finetune_epochs"}
     assert {k: scorecard[k] for k in shared} == {k: discussion[k] for k in shared}
+
+
+@pytest.mark.slow
+def test_figures_render_whatever_mplbackend_says(tmp_path, monkeypatch):
+    """Under MPLBACKEND=Agg (headless servers, CI) a kernel's plt.show()
+    draws nothing; the book runner's chapters still hold every figure."""
+    import nbformat
+
+    from hsilib import book
+
+    sources, outputs = tmp_path / "notebooks", tmp_path / "book"
+    sources.mkdir()
+    chapter = nbformat.v4.new_notebook()
+    chapter.cells = [
+        nbformat.v4.new_code_cell("figures = 2", metadata={"tags": ["parameters"]}),
+        nbformat.v4.new_code_cell(
+            "import matplotlib.pyplot as plt\n"
+            "for i in range(figures):\n"
+            "    plt.plot([0, 1], [i, 1 - i])\n"
+            "    plt.show()\n")]
+    nbformat.write(chapter, sources / "01_figures.ipynb")
+    monkeypatch.setattr(book, "SOURCES", sources)
+    monkeypatch.setattr(book, "OUTPUTS", outputs)
+    monkeypatch.setenv("MPLBACKEND", "Agg")
+    book.run_notebooks("smoke")
+    executed = nbformat.read(outputs / "01_figures.ipynb", as_version=4)
+    images = [o for cell in executed.cells for o in cell.get("outputs", []) if "image/png" in o.get("data", {})]
+    assert len(images) == 2
+    assert os.environ["MPLBACKEND"] == "Agg"  # the runner's own environment is left as it was
