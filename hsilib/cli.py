@@ -1,5 +1,5 @@
 """Command line: ``hsilib data list|fetch|verify|path``, ``hsilib models``,
-``hsilib methods``, ``hsilib summary MODEL`` and ``hsilib book run``.
+``hsilib methods``, ``hsilib summary MODEL``, ``hsilib book run`` and ``hsilib book check``.
 
 Also reachable as ``python -m hsilib``. Failures exit non-zero with a
 one-line reason on standard error.
@@ -176,11 +176,44 @@ def _summary(args: argparse.Namespace) -> int:
     return 0
 
 
+# How ``hsilib claims`` writes the ledger (a frame with one row per claim).
+CLAIMS_FORMATS: dict[str, Callable] = {
+    "csv": lambda ledger: ledger.to_csv(sys.stdout, index=False),
+    "json": lambda ledger: print(ledger.to_json(orient="records", force_ascii=False, indent=1)),
+    "table": lambda ledger: _print_columns(
+        ["claim", "chapter", "verdict", "paper, our rule", "reason"],
+        ledger[["claim", "chapter", "verdict", "paper_verdict", "reason"]].values.tolist()),
+}
+
+
+def _claims(args: argparse.Namespace) -> int:
+    from .claims import claims_ledger, evidence_frame, paper_evidence
+    from .experiments import ResultStore
+
+    if args.paper:
+        evidence = paper_evidence()
+    else:
+        store = ResultStore(args.store)
+        if args.store is not None and not store.root.is_dir():
+            raise FileNotFoundError(f"result store {store.root} does not exist")
+        evidence = evidence_frame(store.records())
+    CLAIMS_FORMATS[args.format](claims_ledger(evidence).reset_index())
+    return 0
+
+
 def _book_run(args: argparse.Namespace) -> int:
     from .book import run_notebooks  # papermill is an optional dependency
 
     run_notebooks(args.profile, notebooks=args.notebooks or None)
     return 0
+
+
+def _book_check(args: argparse.Namespace) -> int:
+    from .book_check import check_book, summary  # playwright is an optional dependency
+
+    reports = check_book(args.html, args.screenshots)
+    print(summary(reports))
+    return 1 if any(r.problems for r in reports) else 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -213,12 +246,29 @@ def build_parser() -> argparse.ArgumentParser:
     summary.set_defaults(handler=_summary)
     commands.add_parser("methods", help="list the compression methods").set_defaults(handler=_methods)
 
+    claims = commands.add_parser(
+        "claims", help="the paper's claims judged on a result store, beside the paper's own tables",
+        description="Every claim of the paper judged on the runs of a result store (verdict, reason, "
+                    "our evidence) and, by the same rule, on the paper's published tables "
+                    "(paper_verdict, paper). Judge one profile's runs at a time.")
+    claims.add_argument("--store", help="result store directory (default: $HSILIB_RESULTS_DIR or the "
+                                        "user cache)")
+    claims.add_argument("--paper", action="store_true",
+                        help="judge the paper's own tables instead of a store (verdict and ours then "
+                             "describe the paper)")
+    claims.add_argument("--format", choices=list(CLAIMS_FORMATS), default="table")
+    claims.set_defaults(handler=_claims)
+
     book = commands.add_parser("book", help="execute the book's notebooks")
     book_cmds = book.add_subparsers(dest="book_command", required=True)
     run = book_cmds.add_parser("run", help="execute notebooks/ into book/ with papermill")
     run.add_argument("--profile", default="quick", help="smoke, quick or full")
     run.add_argument("notebooks", nargs="*", help="notebook names (default: all)")
     run.set_defaults(handler=_book_run)
+    check = book_cmds.add_parser("check", help="open every built page in headless Chromium and check it")
+    check.add_argument("html", nargs="?", default="_build/html", help="the built book (default: _build/html)")
+    check.add_argument("--screenshots", default="_build/screenshots", help="where page screenshots go")
+    check.set_defaults(handler=_book_check)
     return parser
 
 

@@ -173,3 +173,22 @@ def test_figures_render_whatever_mplbackend_says(tmp_path, monkeypatch):
     images = [o for cell in executed.cells for o in cell.get("outputs", []) if "image/png" in o.get("data", {})]
     assert len(images) == 2
     assert os.environ["MPLBACKEND"] == "Agg"  # the runner's own environment is left as it was
+
+
+@pytest.mark.parametrize("stem", sorted(notebook_sources()))
+def test_every_chapter_ends_with_exercises_and_collapsed_solutions(stem):
+    """Two to four exercises after the chapter's "Exercises" heading, each
+    naming the parameters or the hsilib call that answers it, each with a
+    solution collapsed (a dropdown)."""
+    import re
+
+    cells = json.loads(notebook_sources()[stem].read_text())["cells"]
+    texts = ["".join(c["source"]) for c in cells]
+    start = next(i for i, t in enumerate(texts) if t.startswith("## Exercises"))
+    assert all(c["cell_type"] == "markdown" for c in cells[start:])
+    tail = "\n".join(texts[start:])
+    questions = re.findall(r"^:::\{exercise\}[^\n]*\n:label: (\S+)\n(.*?)^:::$", tail, re.S | re.M)
+    assert 2 <= len(questions) <= 4, stem
+    for label, question in questions:
+        assert re.search(r"-p \w+|hsilib \w+|make book", question), (stem, label)
+        assert re.search(rf"^:::\{{solution\}} {re.escape(label)}\n:class: dropdown\n", tail, re.M), (stem, label)
