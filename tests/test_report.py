@@ -225,7 +225,7 @@ def test_family_means_and_gains_over_scratch_follow_the_rows():
         common = {"scene": "indian_pines", "split": "disjoint", "seed": seed, "ratio": "90%"}
         rows += [{**common, "method": "Pruned CNN2D", "group": "scratch", "top1": 80.0 + seed},
                  {**common, "method": "DML", "group": "online", "top1": 82.0 + seed + 0.1 * seed},
-                 {**common, "method": "Soft targets", "group": "offline", "top1": 79.0 + seed}]
+                 {**common, "method": "Soft targets", "group": "offline", "top1": 79.0 + seed + 0.05 * seed}]
     frame = pd.DataFrame(rows)
     means = distillation.family_means(frame)
     assert means.loc["online", "ours"] == pytest.approx(np.mean([82.0 + 1.1 * s for s in range(4)]))
