@@ -1,5 +1,6 @@
 """Command line: ``hsilib data list|fetch|verify|path``, ``hsilib models``,
-``hsilib methods``, ``hsilib summary MODEL``, ``hsilib book run`` and ``hsilib book check``.
+``hsilib methods``, ``hsilib summary MODEL``, ``hsilib claims``, ``hsilib book run`` and
+``hsilib book check``.
 
 Also reachable as ``python -m hsilib``. Failures exit non-zero with a
 one-line reason on standard error.
