@@ -4,6 +4,7 @@ chapter's verdicts are the whole ledger's."""
 
 import itertools
 import re
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -152,6 +153,14 @@ def test_no_significant_loss_holds_within_the_margin_and_fails_beyond_it():
 def test_qat_against_static_is_not_testable_while_only_qat_trains():
     got = verdict("quantization", quantized(), "QAT is more accurate than static quantization")
     assert got["verdict"] == "not testable here" and "QAT at most 10" in got["reason"]
+
+
+def test_an_unconverged_qat_run_makes_its_accuracy_change_not_testable():
+    evidence = quantized()
+    evidence.loc[evidence["arm"] == "qat", "converged"] = False
+    got = verdict("quantization", evidence, "quantization costs no significant accuracy")
+    assert got["verdict"] == "not testable here"
+    assert got["reason"] == "QAT: QAT did not converge in 12 of 12 runs"  # its float32 network's rows are the same runs
 
 
 def other_chapters(seeds=(0, 1, 2)):
@@ -310,3 +319,31 @@ def test_a_claim_without_a_runnable_member_is_not_testable():
     assert claim.members(frame([])) == {}
     measured = Measurement("size", lambda evidence: pd.Series(dtype=float), 1.0).evaluate(frame([]))
     assert measured.verdict == "not testable here" and "no measurement of size" in measured.reason
+
+
+def test_the_caption_names_the_profile_the_seeds_and_each_arms_epochs():
+    from hsilib.book import notebook_defaults
+    from hsilib.claims import ledger_caption, run_profile
+    from hsilib.profiles import profile_parameters
+
+    defaults = notebook_defaults("05_quantization")
+    assert run_profile("05_quantization", defaults) == "smoke"
+    quick = {**defaults, **profile_parameters("quick", "05_quantization")}
+    assert run_profile("05_quantization", quick) == "quick"
+    assert run_profile("05_quantization", {**quick, "qat_epochs": 99}) == "custom"
+    text = ledger_caption(quantized(seeds=(0, 1)), "quick")
+    assert text.startswith("Profile quick; 2 seed(s) (0, 1)")
+    assert "QAT 10" in text and "no training: dynamic, static" in text
+
+
+def test_every_quoted_sentence_is_the_papers_own():
+    paper_dir = Path(__file__).resolve().parents[2] / "shared" / "paper"
+    texts = list(paper_dir.glob("*.txt"))
+    if not texts:
+        pytest.skip(f"the paper's text is not beside this clone ({paper_dir})")
+    paper = re.sub(r"\s+", " ", texts[0].read_text())
+    for claim in CLAIMS.values():
+        quotes = re.findall(r"“(.*?)”", claim.source)
+        assert quotes, claim.name
+        for quote in quotes:
+            assert re.sub(r"\s+", " ", quote) in paper, (claim.name, quote)

@@ -106,7 +106,10 @@ class Comparison:
         est = estimate(per_setting, self.threshold) if n >= 2 else None
         text = (f"{est.text(' points') if est else f'{per_setting.iloc[0]:+.2f} points'}, "
                 f"{n} setting(s) × {seeds} seed(s)")
-        reasons = _unconverged({self.a.title: a, self.b.title: b})
+        # An arm of ``base_*`` values is the network before compression: its
+        # rows' convergence is the compression's own, already the other arm's.
+        reasons = _unconverged({arm.title: rows for arm, rows in ((self.a, a), (self.b, b))
+                                if not arm.value.startswith("base_")})
         budgets = {arm.title: set(rows["budget"].dropna()) for arm, rows in ((self.a, a), (self.b, b))}
         if self.matched_budgets and all(budgets.values()) and len(set.union(*budgets.values())) > 1:
             reasons.append("training budgets differ: " + ", ".join(
