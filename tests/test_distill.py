@@ -1,5 +1,7 @@
-"""Distillation runs: what a record holds, bad requests refused before any
-training, and a student that really learns from its teacher."""
+"""What every distiller shares (batchmean KL, soft targets against the
+spec's hand-computed value, the teacher cache) and distillation runs: what
+a record holds, bad requests refused before any training, settings chosen
+on validation, and a student that really learns from its teacher."""
 
 from __future__ import annotations
 
@@ -8,13 +10,69 @@ import shutil
 
 import numpy as np
 import pytest
+import torch
+from torch.nn import functional as F
 
 from hsilib.compress import DistillConfig, scratch_config
-from hsilib.compress.distill import DISTILLERS, FAMILIES
+from hsilib.compress.distill import DISTILLERS, FAMILIES, kl_batchmean, soft_kl
+from hsilib.compress.distill.base import TeacherCache, TrainingPixels
+from hsilib.compress.distill.soft_targets import soft_target_loss
 from hsilib.experiments import Config, ResultStore, run
+from hsilib.models import build_model
 from hsilib.reference import DISTILLATION_TABLES, paper_values
 
 BASE = Config(model="cnn2d", data_source="twin")
+
+
+# --------------------------------------------------------------------------
+# The shared losses and the teacher cache
+# --------------------------------------------------------------------------
+
+def test_soft_target_loss_matches_the_spec():
+    """Spec §3.1 (h): L = 0.4487; a KL averaged over the classes too
+    (``reduction="mean"``) would give 0.2350."""
+    z_s = torch.tensor([[1.0, 2.0, 0.5], [0.0, 0.0, 0.0]])
+    z_t = torch.tensor([[2.0, 1.0, 0.1], [1.0, 0.0, -1.0]])
+    terms = soft_target_loss(z_s, z_t, torch.tensor([0, 2]), temperature=4.0, a_kd=0.9)
+    assert terms["ce"].item() == pytest.approx(0.1 * 1.2815, abs=1e-4)
+    assert terms["kd"].item() == pytest.approx(0.9 * 16 * 0.022261, abs=1e-4)
+    assert sum(terms.values()).item() == pytest.approx(0.4487, abs=1e-4)
+
+
+def test_kl_batchmean_is_the_written_out_sum_over_classes_mean_over_samples():
+    rng = np.random.default_rng(0)
+    z_s, z_t = rng.normal(size=(5, 7)), rng.normal(size=(5, 7))
+    p = np.exp(z_t / 3) / np.exp(z_t / 3).sum(1, keepdims=True)
+    q = np.exp(z_s / 3) / np.exp(z_s / 3).sum(1, keepdims=True)
+    expected = np.mean(np.sum(p * np.log(p / q), axis=1))
+    target = torch.tensor(p)
+    assert kl_batchmean(torch.tensor(z_s), target, 3.0).item() == pytest.approx(expected, rel=1e-5)
+    # Hinton's term: T^2 times that KL, and the teacher's logits are constants
+    z_t_leaf = torch.tensor(z_t, requires_grad=True)
+    term = soft_kl(torch.tensor(z_s, requires_grad=True), z_t_leaf, 3.0)
+    assert term.item() == pytest.approx(9 * expected, rel=1e-5)
+    assert torch.autograd.grad(term, z_t_leaf, allow_unused=True)[0] is None
+
+
+def test_the_teacher_cache_is_read_by_pixel_index_not_batch_position():
+    """Fitting pixels out of order, read in another order and in part: each
+    row is the teacher's output for that very pixel."""
+    torch.manual_seed(0)
+    teacher = build_model("cnn2d", 6, 4, patch_size=11, widths=(4, 8, 8)).eval()
+    inputs = torch.randn(50, 6, 11, 11)  # pixel i's input is row i
+
+    def view(index):
+        return inputs[torch.as_tensor(np.asarray(index))]
+
+    fit_idx = np.random.default_rng(1).permutation(50)[:30]
+    cache = TeacherCache(teacher, TrainingPixels(view, fit_idx, np.zeros(30, int), 4, 0, 1),
+                         ("fc1", "logits"), batch=7)
+    batch = fit_idx[[12, 3, 29, 0, 17]]
+    read = cache(batch)
+    with torch.no_grad():
+        expected = teacher.forward_features(view(batch))
+    for tap in ("fc1", "logits"):
+        assert torch.allclose(read[tap], expected[tap], atol=1e-6)
 
 
 def test_fourteen_methods_in_three_families_named_as_the_papers_tables():
@@ -90,3 +148,24 @@ def test_a_distillation_record_names_its_teacher_and_costs(distilled):
     assert student["extra_training_params"] == 0  # soft targets train the student alone
     assert student["history"]["terms"].keys() == {"ce", "kd"}
     assert len(student["history"]["val_oa"]) == 3
+
+
+@pytest.mark.slow
+def test_correlation_congruence_chooses_beta_on_validation(trained_cnn2d, tmp_path):
+    """One student per beta of the spec's grid, the best validation accuracy
+    kept; a single value trains exactly that grid's candidate."""
+    root = tmp_path / "store"
+    shutil.copytree(trained_cnn2d["store"].root, root)
+    store, base = ResultStore(root), trained_cnn2d["config"]
+    grid = run(DistillConfig(base, "correlation", "98%"), store, device="cpu", progress=False)
+    tried = grid["selection"]["tried"]
+    assert [t["settings"] for t in tried] == [{"beta": 0.1}, {"beta": 1.0}, {"beta": 10.0}]
+    best = max(range(3), key=lambda i: (tried[i]["val_oa"], -i))  # the first best
+    assert grid["selection"]["chosen"] == tried[best]["settings"]
+    assert grid["settings"]["beta"] == tried[best]["settings"]["beta"]
+    history = grid["history"]
+    assert history["val_oa"][history["best_epoch"] - 1] == tried[best]["val_oa"]
+    fixed = run(DistillConfig(base, "correlation", "98%", settings={"beta": 1.0}), store, device="cpu",
+                progress=False)
+    assert fixed["selection"] is None and fixed["settings"]["beta"] == 1.0
+    assert fixed["history"]["val_oa"][fixed["history"]["best_epoch"] - 1] == tried[1]["val_oa"]

@@ -84,16 +84,26 @@ def test_correlation_kernel_and_forms_match_the_spec():
     assert close(loss(CC_STUDENT, CC_TEACHER, 10.0)["cc"], 0.4725)
 
 
-def test_simkd_loss_and_the_reused_classifier_match_the_spec():
+class Features(nn.Module):
+    """A trunk whose ``fc1`` tap is its input."""
+
+    def forward_features(self, x, until=None):
+        return {"fc1": x}
+
+
+def test_simkd_loss_and_the_deployed_composite_match_the_spec():
+    """Spec §3.5 (h) through :class:`SimKDNetwork`: f_s = [1, 2] projected to
+    [1, 2, 3], MSE 0.6667 against f_t = [1, 1, 4], logits [1, 2]."""
     projector = nn.Sequential(nn.Linear(2, 3, bias=False), nn.ReLU())
     classifier = nn.Linear(3, 2, bias=False)
     with torch.no_grad():
         projector[0].weight.copy_(torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]]))
         classifier.weight.copy_(torch.tensor([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]]))
-    projected = projector(torch.tensor([[1.0, 2.0]]))
-    assert close(simkd.simkd_loss(projected, torch.tensor([[1.0, 1.0, 4.0]]))["mse"], 0.6667)
-    logits = classifier(projected)
-    assert torch.equal(logits, torch.tensor([[1.0, 2.0]])) and logits.argmax(1).item() == 1
+    network = simkd.SimKDNetwork(Features(), projector, classifier)
+    f_s = torch.tensor([[1.0, 2.0]])
+    assert torch.equal(network.project(f_s), torch.tensor([[1.0, 2.0, 3.0]]))
+    assert close(simkd.simkd_loss(network.project(f_s), torch.tensor([[1.0, 1.0, 4.0]]))["mse"], 0.6667)
+    assert torch.equal(network(f_s), torch.tensor([[1.0, 2.0]])) and network(f_s).argmax(1).item() == 1
 
 
 def camkd_case():
@@ -245,7 +255,7 @@ def make(name, toy, epochs=2, teachers=1, **settings):
 def train(distiller, toy, epochs=2):
     view, (fit_i, fit_y, val_i, val_y) = toy
     return fit(distiller, view, fit_i, fit_y, val_i, val_y, epochs=epochs, lr=1e-3,
-               objective=lambda m, x, y, i: m.objective(x, y, i), frozen=distiller.frozen(),
+               objective=lambda m, x, y, i: m.step(x, y, i), frozen=distiller.frozen(),
                deployed=distiller.deployed(), callbacks=[distiller], progress=False)
 
 
@@ -263,8 +273,8 @@ CASES = [  # method, settings, teachers, loss terms, trainable extra modules
     ("fitnets", {"stages": 1, "hint": "fc1"}, 1, {"ce", "hint"}, "regressor"),
     ("attention", {}, 1, {"ce", "at"}, None),
     ("attention", {"with_kd": True, "form": "paper"}, 1, {"ce", "kd", "at"}, None),
-    ("correlation", {}, 1, {"ce", "kd", "cc"}, None),
-    ("correlation", {"form": "unsquared", "normalize": False}, 1, {"ce", "kd", "cc"}, None),
+    ("correlation", {"beta": 1.0}, 1, {"ce", "kd", "cc"}, None),
+    ("correlation", {"beta": 1.0, "form": "unsquared", "normalize": False}, 1, {"ce", "kd", "cc"}, None),
     ("simkd", {}, 1, {"mse"}, "network.projector"),
     ("camkd", {}, 3, {"ce", "kd", "inter"}, "projectors"),  # the intermediate term from epoch 2
 ]
@@ -333,6 +343,51 @@ def test_simkd_deploys_the_student_trunk_a_projector_and_a_frozen_copy_of_the_te
     trunk = 6 * 25 * 5 + 5 + 5 * 25 * 10 + 10 + 10 * 10 + 10
     projector = 10 * 8 + 8 + 8 * 16 + 16
     assert sum(measure.parameters_per_layer(network).values()) == trunk + projector + 16 * 4 + 4
+
+
+@pytest.mark.parametrize("name, settings, teachers, runs", [
+    # stage 1: the student and the teacher up to conv2; stage 2: the student (logits cached)
+    ("fitnets", {}, 1, [2, 1]),
+    # epoch 1: the student (logits cached); then also each teacher up to conv2 and its
+    # classifier on the student's projection
+    ("camkd", {}, 2, [1, 5]),
+    ("simkd", {}, 1, [1, 1]),  # the student's trunk; the teacher's fc1 is cached
+])
+def test_forward_passes_are_measured_each_epoch(toy, name, settings, teachers, runs):
+    distiller = make(name, toy, epochs=5 if name == "fitnets" else 2, teachers=teachers, **settings)
+    train(distiller, toy)
+    assert distiller.forward_passes == runs
+
+
+def test_a_grid_setting_is_for_the_runner_to_choose(toy):
+    with pytest.raises(ValueError, match="beta is chosen on validation by DistillConfig"):
+        make("correlation", toy)
+    from hsilib.compress import DistillConfig
+    from hsilib.experiments import Config
+
+    base = Config(model="cnn2d", data_source="twin")
+    grid = DistillConfig(base, "correlation")
+    assert grid.candidates() == [{"beta": 0.1}, {"beta": 1.0}, {"beta": 10.0}]
+    assert DistillConfig(base, "correlation", settings={"beta": 1.0}).candidates() == [{}]
+    assert DistillConfig(base, "correlation", settings={"beta": [1.0, 3.0]}).candidates() == [
+        {"beta": 1.0}, {"beta": 3.0}]
+    with pytest.raises(ValueError, match="cannot choose temperature on validation; it can choose: beta"):
+        DistillConfig(base, "correlation", settings={"temperature": (2.0, 4.0)})
+    with pytest.raises(ValueError, match="cannot choose a_kd on validation; it can choose: none"):
+        DistillConfig(base, "soft_targets", settings={"a_kd": (0.5, 0.9)})
+
+
+def test_camkd_records_the_teachers_it_is_given(toy):
+    from hsilib.compress import DistillConfig
+    from hsilib.experiments import Config
+
+    base = Config(model="cnn2d", data_source="twin")
+    other = Config(model="cnn2d", data_source="twin", init_seed=5)
+    given = DistillConfig(base, "camkd", teachers=(base, other))
+    assert dict(given.settings)["teachers"] == 2 and len(given.teacher_configs()) == 2
+    assert dict(DistillConfig(base, "camkd").settings).get("teachers", 3) == 3
+    with pytest.raises(ValueError, match="teachers=3 contradicts the 2 teachers given"):
+        DistillConfig(base, "camkd", teachers=(base, other), settings={"teachers": 3})
 
 
 def test_camkd_has_no_intermediate_term_in_its_first_epoch(toy):

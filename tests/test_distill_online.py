@@ -20,7 +20,7 @@ from hsilib.compress.distill import clilr, dml, okddip, one
 from hsilib.compress.distill.base import TrainingPixels
 from hsilib.data import PatchSampler
 from hsilib.models import build_model
-from hsilib.train import eval_mode, fit, validation_split
+from hsilib.train import Callback, eval_mode, fit, validation_split
 
 METHODS = {"dml": dml.DML, "one": one.ONE, "clilr": clilr.CLILR, "okddip": okddip.OKDDip}
 TITLES = {"dml": "DML", "one": "ONE", "clilr": "CL-ILR", "okddip": "OKDDip"}
@@ -73,7 +73,7 @@ def trained(toy):
             before = {part: copy.deepcopy(list(module.parameters()))
                       for part, module in parts(name, distiller).items()}
             fit(distiller, sampler.patches, fit_i, fit_y, val_i, val_y, epochs=1, lr=1e-3,
-                objective=lambda m, x, y, i: m.objective(x, y, i), frozen=distiller.frozen(),
+                objective=lambda m, x, y, i: m.step(x, y, i), frozen=distiller.frozen(),
                 deployed=distiller.deployed(), callbacks=[distiller], progress=False)
             done[name] = distiller, before
         return done[name]
@@ -126,10 +126,34 @@ def test_one_loss_matches_spec():
 
 
 def test_one_ramp_matches_spec(toy):
+    """The authors' w(e) at their 0-based epoch e is w at fit's epoch e + 1."""
     distiller, _, _ = build("one", toy, epochs=296)  # R = round(0.27 * 296) = 80
-    for epoch, expected in [(0, 0.0067), (40, 0.2865), (80, 1.0), (200, 1.0)]:
-        distiller.epoch = epoch
+    for epoch, expected in [(1, 0.0067), (41, 0.2865), (80, 0.9992), (81, 1.0), (200, 1.0)]:
+        distiller.epoch_start(epoch, distiller)
         assert distiller.ramp() == pytest.approx(expected, abs=1e-4)
+
+
+class RampSpy(Callback):
+    """Records the ramp weight a distiller uses in each epoch fit runs."""
+
+    def __init__(self, distiller):
+        self.distiller, self.weights = distiller, []
+
+    def epoch_start(self, epoch, model):
+        self.weights.append(self.distiller.ramp())
+
+
+@pytest.mark.parametrize("name", ["one", "okddip"])
+def test_the_ramp_starts_at_e_minus_5_in_fits_first_epoch(name, toy):
+    """With E = 5 the ramp is R = round(1.35) = 1 epoch long: e^-5, then 1
+    (a ramp read at fit's 1-based epoch would be 1 throughout)."""
+    sampler, (fit_i, fit_y, val_i, val_y) = toy
+    distiller, _, _ = build(name, toy, epochs=5)
+    spy = RampSpy(distiller)
+    fit(distiller, sampler.patches, fit_i, fit_y, val_i, val_y, epochs=5, lr=1e-3, stop=None,
+        objective=lambda m, x, y, i: m.step(x, y, i), deployed=distiller.deployed(),
+        callbacks=[distiller, spy], progress=False)
+    assert spy.weights == pytest.approx([math.exp(-5), 1.0, 1.0, 1.0, 1.0])
 
 
 @pytest.mark.parametrize("detach", [True, False])
@@ -223,7 +247,7 @@ def one_pieces(distiller, x):
 @pytest.mark.parametrize("detach", [True, False])
 def test_one_gradients(toy, detach):
     distiller, _, _ = build("one", toy, detach_target=detach)
-    distiller.epoch = 1  # ramped up: w = 1
+    distiller.epoch = 2  # past the ramp (R = 1): w = 1
     x, y, index = batch(toy)
     loss = total(distiller.objective(x, y, index)[1])
     logits, teacher = one_pieces(distiller, x)
@@ -272,7 +296,7 @@ def okddip_pieces(distiller, x):
 @pytest.mark.parametrize("detach", [False, True])
 def test_okddip_gradients(toy, detach):
     distiller, _, _ = build("okddip", toy, detach_peers=detach)
-    distiller.epoch = 1  # ramped up: w = 1
+    distiller.epoch = 2  # past the ramp (R = 1): w = 1
     x, y, index = batch(toy)
     loss = total(distiller.objective(x, y, index)[1])
     peers, leader, attention = okddip_pieces(distiller, x)
@@ -319,6 +343,31 @@ def test_export_is_the_trained_deployed_network_at_the_students_size(name, toy, 
     assert measure.all_parameters(exported) == measure.all_parameters(make_student())
     assert (sum(measure.parameters_per_layer(exported).values())
             == sum(measure.parameters_per_layer(make_student()).values()))
+
+
+MEMBERS = {"dml": ["peer 1"], "one": ["branch 1", "branch 2"], "clilr": ["head 1", "head 2", "head 3"],
+           "okddip": ["peer 0", "peer 1", "peer 2"]}  # the deployed peer, branch, head or leader left out
+
+
+@pytest.mark.parametrize("name", METHODS)
+def test_every_other_peer_or_branch_is_scored_on_its_own(name, toy, trained):
+    """Spec §3.7-3.10 (e): the other peers (or heads) are logged too."""
+    distiller, _ = trained(name)
+    x, _, _ = batch(toy)
+    with torch.no_grad(), eval_mode(distiller):
+        logits = ([peer(x) for peer in distiller.peers] if name == "dml"
+                  else [taps["logits"] for taps in distiller.network.forward_branches(x)])
+        members = distiller.members()
+        assert list(members) == MEMBERS[name]
+        for label, member in members.items():
+            assert torch.allclose(member(x), logits[int(label.split()[-1])], atol=1e-6)
+
+
+@pytest.mark.parametrize("name, runs", [("dml", 2), ("one", 4), ("clilr", 5), ("okddip", 5)])
+def test_forward_passes_are_counted_in_each_step(name, runs, trained):
+    """Every network run of a step, a shared trunk and each head included."""
+    distiller, _ = trained(name)
+    assert distiller.forward_passes == [runs]
 
 
 def defined_ensemble(name, distiller, x):
@@ -396,6 +445,8 @@ def test_one_runs_end_to_end(tmp_path):
     student = build_model("cnn2d", 40, 16, patch_size=11, widths=tuple(record["widths"]))
     assert record["measure"]["params"] == sum(measure.parameters_per_layer(student).values())
     assert record["ensemble"]["params"] > record["measure"]["params"]
-    assert record["teachers"] == [] and record["forward_passes"] == 3
-    assert record["settings"] == one.ONE.defaults
+    assert record["teachers"] == [] and record["forward_passes"] == [4.0]
+    assert list(record["members"]) == ["branch 1", "branch 2"]
+    assert all(0 <= m["top1"] <= 1 for m in record["members"].values())
+    assert record["settings"] == one.ONE.defaults and record["selection"] is None
     assert math.isfinite(record["history"]["train_loss"][0])

@@ -91,7 +91,6 @@ class AttentionTransfer(Distiller):
     family = "offline"
     source = "Zagoruyko and Komodakis, 2017 (the paper's ref. [104])"
     teachers = 1
-    forward_passes = 1  # the teacher's maps (and logits) are cached
     defaults = {"p": 2.0, "beta": 1000.0, "form": "code", "with_kd": False, "temperature": 4.0,
                 "a_kd": 0.9}
 

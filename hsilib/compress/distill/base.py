@@ -13,7 +13,8 @@ hyperparameter came from, and registers itself.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -73,7 +74,10 @@ class TeacherCache:
         outputs: dict[str, list[torch.Tensor]] = {tap: [] for tap in taps}
         with torch.no_grad(), eval_mode(teacher):
             for start in range(0, len(pixels.fit_idx), batch):
-                features = teacher.forward_features(pixels.view(pixels.fit_idx[start:start + batch]))
+                # The class's method, not a step's counting wrapper (counted_runs):
+                # the cache is filled once, not each step.
+                features = type(teacher).forward_features(
+                    teacher, pixels.view(pixels.fit_idx[start:start + batch]))
                 for tap in taps:
                     outputs[tap].append(features[tap].float())
         self.values = {tap: torch.cat(chunks) for tap, chunks in outputs.items()}
@@ -83,14 +87,44 @@ class TeacherCache:
         return {tap: values[rows.to(values.device)] for tap, values in self.values.items()}
 
 
+@contextlib.contextmanager
+def counted_runs(module: nn.Module) -> Iterator[list[int]]:
+    """Count, while the block runs, the runs of every :class:`Network` inside
+    ``module``: calls of its ``forward_features`` (``forward`` calls it),
+    whole or partial (a teacher up to a tap, a shared trunk, one head). The
+    count is the yielded list's one item."""
+    runs = [0]
+    networks = [m for m in module.modules() if isinstance(m, Network)]
+
+    def counting(run: Callable[..., dict[str, torch.Tensor]]):
+        def forward_features(*args: Any, **kwargs: Any) -> dict[str, torch.Tensor]:
+            runs[0] += 1
+            return run(*args, **kwargs)
+        return forward_features
+
+    for network in networks:  # an instance attribute shadows the class's method
+        network.forward_features = counting(network.forward_features)
+    try:
+        yield runs
+    finally:
+        for network in networks:
+            del network.forward_features
+
+
 class Distiller(nn.Module, Callback):
     """Base of the distillation methods.
 
     Class attributes: ``name``, ``title`` (the paper's), ``family``
     (``"offline"``, ``"online"`` or ``"self"``), ``source`` (the method's
     paper), ``teachers`` (how many trained teachers it needs: 0, 1, or at
-    least 2), ``forward_passes`` (networks or branches run per step),
-    ``defaults`` (its hyperparameters, each documented in the module).
+    least 2), ``defaults`` (its hyperparameters, each documented in the
+    module; a tuple is a grid that :class:`~.runs.DistillConfig` chooses one
+    value of on the validation pixels, allowed for the settings named in
+    ``tunable``, which must leave the deployed network's architecture alone).
+
+    :meth:`step` (the objective, as ``fit`` calls it) measures how many
+    networks, or parts of one, a training step runs; ``forward_passes``
+    holds the mean per step of each epoch.
 
     Parameters
     ----------
@@ -108,8 +142,8 @@ class Distiller(nn.Module, Callback):
     family: ClassVar[str]
     source: ClassVar[str]
     teachers: ClassVar[int] = 0
-    forward_passes: ClassVar[int] = 1
     defaults: ClassVar[dict[str, Any]] = {}
+    tunable: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, student: Network, teachers: list[Network], pixels: TrainingPixels,
                  make_student: Callable[[], Network], **settings: Any):
@@ -119,11 +153,17 @@ class Distiller(nn.Module, Callback):
             raise ValueError(f"{self.title} has no setting {', '.join(map(repr, unknown))}; its "
                              f"settings: {', '.join(self.defaults) or 'none'}")
         self.settings = {**self.defaults, **settings}
+        grids = sorted(name for name, value in self.settings.items() if isinstance(value, tuple))
+        if grids:
+            raise ValueError(f"{self.title}: {', '.join(grids)} is chosen on validation by "
+                             "DistillConfig; give the method one value")
         self.student = student
         self.teacher_nets = nn.ModuleList(teachers)
         self.pixels = pixels
         self.make_student = make_student
         self.epoch = 0
+        self.forward_passes: list[float] = []
+        self._runs: list[int] = []
         self._caches: dict[tuple[int, tuple[str, ...]], TeacherCache] = {}
 
     # --- what fit() uses ---------------------------------------------------
@@ -146,6 +186,12 @@ class Distiller(nn.Module, Callback):
         the deployed one; ``None`` for the others."""
         return None
 
+    def members(self) -> dict[str, nn.Module]:
+        """An online method's other peers or branches by name, each scored
+        on its own beside the deployed one (spec §3.7-3.10 (e)); none for
+        the others."""
+        return {}
+
     sampler: Sampler | None = None
     transform: Transform | None = None
 
@@ -154,8 +200,21 @@ class Distiller(nn.Module, Callback):
         earlier epochs train only part of the network)."""
         return 1
 
+    def step(self, x: torch.Tensor, y: torch.Tensor, index: np.ndarray
+             ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """:meth:`objective`, counting the network runs it makes (:func:`counted_runs`)."""
+        with counted_runs(self) as runs:
+            out = self.objective(x, y, index)
+        self._runs.append(runs[0])
+        return out
+
     def epoch_start(self, epoch: int, model: nn.Module) -> None:
         self.epoch = epoch
+        self._runs = []
+
+    def epoch_end(self, epoch: int, model: nn.Module) -> None:
+        if self._runs:  # only steps through step() are counted
+            self.forward_passes.append(float(np.mean(self._runs)))
 
     # --- helpers -------------------------------------------------------------
 
@@ -176,10 +235,12 @@ class Distiller(nn.Module, Callback):
 
     def ramp(self) -> float:
         """ONE's sigmoid ramp-up of a distillation weight (code only):
-        ``exp(-5 (1 - min(epoch, R) / R)^2)`` with ``R = round(0.27 E)``
-        (80 of the authors' 300 epochs), 1 once ramped."""
+        ``exp(-5 (1 - min(e, R) / R)^2)`` with ``R = round(0.27 E)`` (80 of
+        the authors' 300 epochs) and ``e = epoch - 1``, since the authors
+        count epochs from 0 and ``fit`` from 1: ``e^-5`` in the first epoch,
+        1 from epoch ``R + 1`` on."""
         length = max(1, round(0.27 * self.pixels.epochs))
-        progress = min(self.epoch, length) / length
+        progress = min(self.epoch - 1, length) / length
         return float(np.exp(-5.0 * (1.0 - progress) ** 2))
 
 

@@ -24,7 +24,7 @@ Placement and hyperparameters (spec §3.6, decision D8): K = 3 teachers of
 the teacher's architecture, the baseline with the next initial-weight seeds
 (the repository's ``--teacher_num 3``, three resnet32x4 trials [code]; the
 setting ``teachers`` tells :class:`~.runs.DistillConfig` how many to
-build). Intermediate feature: ``conv2`` of student and teachers (the code's
+build, and is the count of the teachers given when they are given). Intermediate feature: ``conv2`` of student and teachers (the code's
 last conv map ``feat[-2]`` [code]); projector ``E_k`` =
 ``Conv2d(c2, 100, 1x1)`` + BN + ReLU, the code's ``Embed`` [code], training
 only; ``Cls_k`` = teacher k's pool -> flatten -> fc1 -> ReLU -> fc2, frozen
@@ -106,7 +106,6 @@ class CAMKD(Distiller):
     family = "offline"
     source = "Zhang, Chen and Wang, 2022 (the paper's ref. [105])"
     teachers = 2  # at least; the setting "teachers" is how many DistillConfig builds
-    forward_passes = 4  # the student, and the 3 teachers up to conv2 (from epoch 2; logits cached)
     defaults = {"teachers": 3, "temperature": 4.0, "a_ce": 1.0, "a_kd": 1.0, "beta": 50.0,
                 "detach_weights": True}
 

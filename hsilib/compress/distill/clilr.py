@@ -108,8 +108,8 @@ class CLILR(BranchedDistiller):
     family = "online"
     source = "Song and Chai, NeurIPS 2018 (the paper's ref. [80])"
     teachers = 0
-    forward_passes = 4  # the trunk once, each of the 4 heads once (default settings)
     defaults = {"heads": 4, "temperature": 2.0, "beta": 0.5, "detach_target": True}
+    member = "head"
 
     def branch_count(self) -> int:
         return self.setting("heads")

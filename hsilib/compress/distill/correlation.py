@@ -20,8 +20,10 @@ Default form (spec §3.4, decision D7): AberHu/Knowledge-Distillation-Zoo
 post-ReLU, with no embedding layer (a trainable teacher-side embedding, as
 in torchdistill and RepDistiller, can collapse with the student's and make
 ``L_CC`` trivially small). ``T = 4`` and ``a_kd = 0.9`` as soft targets
-[code], so that CC is KD + CC; ``beta = 1``, the middle of the validation
-grid {0.1, 1, 10} (D7: the paper's ``beta`` was not retrievable [paper?]).
+[code], so that CC is KD + CC. ``beta`` is chosen on the validation pixels
+from {0.1, 1, 10} (D7: the paper's ``beta`` was not retrievable [paper?]):
+:class:`~.runs.DistillConfig` trains one student per value and keeps the
+best (a single value fixes it).
 Plain shuffled batches of 100 (9-16 classes already give many same-class
 pairs), not the paper's class-uniform samplers [paper?].
 
@@ -80,9 +82,9 @@ class CorrelationCongruence(Distiller):
     family = "offline"
     source = "Peng et al., 2019 (the paper's ref. [71])"
     teachers = 1
-    forward_passes = 1  # the teacher's fc1 and logits are cached
-    defaults = {"beta": 1.0, "gamma": 0.4, "order": 2, "form": "squared", "normalize": True,
+    defaults = {"beta": (0.1, 1.0, 10.0), "gamma": 0.4, "order": 2, "form": "squared", "normalize": True,
                 "temperature": 4.0, "a_kd": 0.9}
+    tunable = ("beta",)
 
     def objective(self, x: torch.Tensor, y: torch.Tensor, index: np.ndarray):
         taps = self.student.forward_features(x)

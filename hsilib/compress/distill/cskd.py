@@ -60,7 +60,6 @@ class CSKD(Distiller):
     family = "self"
     source = "Yun et al., CVPR 2020 (the paper's ref. [103])"
     teachers = 0
-    forward_passes = 2  # the anchors, then their partners under no_grad
     defaults = {"temperature": 4.0, "lam": 1.0}
 
     def __init__(self, *args: Any, **settings: Any) -> None:

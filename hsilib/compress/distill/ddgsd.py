@@ -82,7 +82,6 @@ class DDGSD(Distiller):
     family = "self"
     source = "Xu and Liu, AAAI 2019 (the paper's ref. [96])"
     teachers = 0
-    forward_passes = 2  # one per distorted view
     defaults = {"temperature": 3.0, "lam": 1.0, "mu": 5e-4, "t_squared": False}
 
     def __init__(self, *args: Any, **settings: Any) -> None:

@@ -86,7 +86,6 @@ class DML(Distiller):
     family = "online"
     source = "Zhang, Xiang, Hospedales and Lu, CVPR 2018 (the paper's ref. [107])"
     teachers = 0
-    forward_passes = 2  # one per peer (default settings)
     defaults = {"peers": 2, "kd_weight": 1.0}
 
     def __init__(self, student: Network, teachers: list[Network], pixels: TrainingPixels,
@@ -109,3 +108,6 @@ class DML(Distiller):
     def ensemble(self) -> nn.Module:
         """The mean of every peer's logits."""
         return LogitMean(self.peers)
+
+    def members(self) -> dict[str, nn.Module]:
+        return {f"peer {k}": peer for k, peer in enumerate(self.others, start=1)}

@@ -38,11 +38,13 @@ Switch ``stages=1``: RepDistiller's and mdistiller's one-stage "FitNet",
 (their regressor adds batch norm; this one keeps conv + ReLU, so that the
 two variants differ only in the schedule). Say which variant was run.
 
-With ``E <= 2`` the hint stage has no epoch (``round(0.4) = 0``). Epoch
-selection sees stage-1 epochs too, whose classifier is still at its
-initial weights: their validation accuracy is near chance, so in practice
-a stage-2 epoch is kept. The teacher's ``conv2`` maps are computed each step
-(12,100 floats a pixel: too large to cache); its ``fc1`` and logits are cached.
+With ``E <= 2`` the hint stage has no epoch (``round(0.4) = 0``). Only a
+stage-2 epoch can be kept (:meth:`FitNets.first_kept_epoch`): a stage-1
+epoch's classifier is still at its initial weights, and the validation
+plateau rule counts from stage 2 too. The teacher's ``conv2`` maps are
+computed each step of stage 1 (12,100 floats a pixel: too large to cache),
+so a stage-1 step runs two networks and a stage-2 step one; its ``fc1`` and
+logits are cached.
 """
 
 from __future__ import annotations
@@ -94,7 +96,6 @@ class FitNets(Distiller):
     family = "offline"
     source = "Romero et al., 2015 (the paper's ref. [77])"
     teachers = 1
-    forward_passes = 2  # the student, and the teacher up to conv2 while hints train
     defaults = {"stages": 2, "hint": "conv2", "beta": 100.0, "temperature": 4.0, "a_kd": 0.9}
 
     def __init__(self, student: Network, teachers: list[Network], pixels: TrainingPixels,

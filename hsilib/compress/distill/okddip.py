@@ -95,9 +95,9 @@ class OKDDip(BranchedDistiller):
     family = "online"
     source = "Chen, Mei, Wang, Feng and Chen, AAAI 2020 (the paper's ref. [11])"
     teachers = 0
-    forward_passes = 4  # the trunk once, 3 peers and the leader once each (default settings)
     defaults = {"peers": 3, "temperature": 3.0, "factor": 8, "ramp_up": True, "detach_peers": False}
     deployed_branch = -1  # the leader
+    member = "peer"
 
     def __init__(self, student: Network, teachers: list[Network], pixels: TrainingPixels,
                  make_student: Callable[[], Network], **settings: Any):

@@ -125,6 +125,7 @@ class BranchedDistiller(Distiller):
     standalone copy, the :meth:`export`."""
 
     deployed_branch: ClassVar[int] = 0  # an index into the heads (-1: the last)
+    member: ClassVar[str] = "branch"  # what the method calls a head
 
     def __init__(self, student: Network, teachers: list[Network], pixels: TrainingPixels,
                  make_student: Callable[[], Network], **settings: Any):
@@ -142,6 +143,10 @@ class BranchedDistiller(Distiller):
 
     def export(self) -> Network:
         return self.network.branch(self.deployed_index).to(model_device(self.network))
+
+    def members(self) -> dict[str, nn.Module]:
+        return {f"{self.member} {i}": Heads(self.network, [i])
+                for i in range(len(self.network.heads)) if i != self.deployed_index}
 
 
 def distillation_kl(student_logits: torch.Tensor, target_logits: torch.Tensor, temperature: float,
@@ -175,7 +180,6 @@ class ONE(BranchedDistiller):
     family = "online"
     source = "Lan, Zhu and Gong, NeurIPS 2018 (the paper's ref. [110])"
     teachers = 0
-    forward_passes = 3  # the trunk once, each of the 3 branches once (default settings)
     defaults = {"branches": 3, "temperature": 3.0, "ramp_up": True, "detach_target": True}
 
     def __init__(self, student: Network, teachers: list[Network], pixels: TrainingPixels,

@@ -70,7 +70,6 @@ class PSKD(Distiller):
     family = "self"
     source = "Kim et al., ICCV 2021 (the paper's ref. [45])"
     teachers = 0
-    forward_passes = 1  # the previous predictions come from the bank
     defaults = {"alpha_T": 0.8}
 
     bank: torch.Tensor

@@ -80,7 +80,6 @@ class SimKD(Distiller):
     family = "offline"
     source = "Chen et al., 2022 (the paper's ref. [12])"
     teachers = 1
-    forward_passes = 1  # the teacher's fc1 is cached
     defaults = {"factor": 2}
 
     def __init__(self, student: Network, teachers: list[Network], pixels: TrainingPixels,

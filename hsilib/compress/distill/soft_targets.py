@@ -39,7 +39,6 @@ class SoftTargets(Distiller):
     family = "offline"
     source = "Hinton et al., 2015 (the paper's ref. [39])"
     teachers = 1
-    forward_passes = 1  # the teacher's logits are cached
     defaults = {"temperature": 4.0, "a_kd": 0.9}
 
     def objective(self, x: torch.Tensor, y: torch.Tensor, index: np.ndarray):

@@ -109,7 +109,6 @@ class TFKD(Distiller):
     family = "self"
     source = "Yuan et al., CVPR 2020 (the paper's ref. [102])"
     teachers = 0
-    forward_passes = 1  # the virtual teacher is computed from the labels
     defaults = {"correct_prob": 0.99, "temperature": 20.0, "alpha": 0.1, "multiplier": 100.0,
                 "teacher_form": "code"}
 
