@@ -18,15 +18,18 @@ import functools
 import html.parser
 import http.server
 import os
+import re
 import shutil
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import unquote, urlsplit
+from urllib.parse import unquote, urljoin, urlsplit
 
 SKIPPED_FOLDERS = {"_static", "_sources", "_images", "_sphinx_design_static"}
 BROWSERS = ("chromium", "chromium-browser", "google-chrome")
 VIEWPORT = {"width": 1280, "height": 900}
+# A page that only sends the reader on (Jupyter Book's index.html).
+REDIRECT = re.compile(r'<meta http-equiv="refresh" content="\d+;\s*url=([^"]+)"', re.I)
 
 # Images still loading, then those that failed; tables that overflow the
 # article with no scrolling container around them.
@@ -106,6 +109,7 @@ class PageReport:
     blocked: int = 0
     screenshot: Path | None = None
     size: tuple[int, int] = (0, 0)
+    redirect: str | None = None
 
 
 def _serve(root: Path) -> http.server.ThreadingHTTPServer:
@@ -123,7 +127,7 @@ def check_book(root: Path, screenshots: Path) -> list[PageReport]:
     screenshots go to ``screenshots``."""
     from playwright.sync_api import sync_playwright  # the 'dev' extra
 
-    root = Path(root).resolve()
+    root, screenshots = Path(root).resolve(), Path(screenshots)
     if not (root / "index.html").is_file():
         raise FileNotFoundError(f"no built book at {root}: build it first (make book)")
     chromium = find_chromium()
@@ -147,6 +151,12 @@ def check_book(root: Path, screenshots: Path) -> list[PageReport]:
 
 def _check_page(context, root: Path, base: str, relative: str, screenshots: Path) -> PageReport:
     report = PageReport(relative)
+    redirect = REDIRECT.search((root / relative).read_text(errors="replace"))
+    if redirect:  # checked as a link; its target is a page of its own
+        report.redirect, report.links = redirect.group(1), 1
+        problem = link_problem(root, base, urljoin(base + relative, redirect.group(1)))
+        report.problems += [problem] if problem else []
+        return report
     page = context.new_page()
 
     def route(r):
@@ -187,8 +197,8 @@ def summary(reports: list[PageReport]) -> str:
     lines = [f"{'page':34} {'images':>6} {'links':>6} {'screenshot':>12} {'KB':>6}  problems"]
     for r in reports:
         kb = r.screenshot.stat().st_size / 1024 if r.screenshot and r.screenshot.exists() else 0
-        lines.append(f"{r.page:34} {r.images:6d} {r.links:6d} {r.size[0]:>5}x{r.size[1]:<6} {kb:6.0f}  "
-                     f"{len(r.problems) or '-'}")
+        shot = f"-> {r.redirect}" if r.redirect else f"{r.size[0]}x{r.size[1]}"
+        lines.append(f"{r.page:34} {r.images:6d} {r.links:6d} {shot:>12} {kb:6.0f}  {len(r.problems) or '-'}")
         lines += [f"    {p}" for p in r.problems]
     blocked = sum(r.blocked for r in reports)
     bad = sum(bool(r.problems) for r in reports)
