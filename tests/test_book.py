@@ -192,3 +192,21 @@ def test_every_chapter_ends_with_exercises_and_collapsed_solutions(stem):
     for label, question in questions:
         assert re.search(r"-p \w+|hsilib \w+|make book", question), (stem, label)
         assert re.search(rf"^:::\{{solution\}} {re.escape(label)}\n:class: dropdown\n", tail, re.M), (stem, label)
+
+
+# Figures each chapter draws at the smoke profile (its plt.show() calls, loops counted out).
+SMOKE_FIGURES = {"03_baselines": 2, "04_pruning": 5, "06_distillation": 3, "07_discussion": 3}
+
+
+@pytest.mark.parametrize("stem", sorted(SMOKE_FIGURES))
+def test_the_built_pages_hold_their_figures(stem):
+    """In the built HTML (whatever MPLBACKEND the build ran under): a page
+    that lost its figures to a non-interactive backend fails here."""
+    import re
+    from pathlib import Path
+
+    page = Path(__file__).resolve().parents[1] / "_build" / "html" / "book" / f"{stem}.html"
+    if not page.exists():
+        pytest.skip("no built book here (make book PROFILE=smoke builds one)")
+    images = re.findall(r'<img [^>]*src="\.\./_images/[^"]+\.png"', page.read_text())
+    assert len(images) >= SMOKE_FIGURES[stem], f"{page.name}: {len(images)} figures"

@@ -67,6 +67,16 @@ def test_each_defect_fails_its_page(tmp_path, body, problem):
     assert not reports["book/chapter.html"].problems
 
 
+@pytest.mark.parametrize("target, ok", [("book/chapter.html", True), ("book/gone.html", False)])
+def test_a_redirecting_page_is_checked_as_a_link(tmp_path, target, ok):
+    """Jupyter Book's index.html only sends the reader to the first page."""
+    root = site(tmp_path, GOOD)
+    (root / "start.html").write_text(f'<meta http-equiv="Refresh" content="0; url={target}" />')
+    report = {r.page: r for r in check_book(root, tmp_path / "shots")}["start.html"]
+    assert report.redirect == target and not report.screenshot
+    assert (not report.problems) == ok, report.problems
+
+
 def test_no_built_book_is_a_clear_error(tmp_path):
     with pytest.raises(FileNotFoundError, match="no built book"):
         check_book(tmp_path, tmp_path / "shots")
