@@ -300,6 +300,7 @@ def test_evidence_from_records_names_each_network_and_its_budget():
                                                          "throughput_per_s": 5.0}),
         record("leak", "train", {**base, "pca_fit": "image"}),
         record("ksc", "train", {**base, "scene": "ksc"}),
+        record("teacher2", "train", {**base, "init_seed": 1}),  # a multi-teacher method's extra teacher
     ]
     evidence = evidence_frame(records).set_index("key")
     assert list(evidence.index) == ["b", "s", "p", "d", "q"]  # other protocols and scenes left out

@@ -82,9 +82,11 @@ KIND_ROWS = {"train": _trained, "prune": _pruned, "distill": _distilled, "quanti
 
 def _in_protocol(config: dict) -> bool:
     """A network of the paper's protocol: one of its scenes, PCA fitted on
-    the training pixels, the split's own training share."""
+    the training pixels, the split's own training share, the seed's own
+    initial weights (other ones are the extra teachers of multi-teacher
+    distillation, not baselines)."""
     return (config["scene"] in PAPER_SCENES and config.get("pca_fit", "train") == "train"
-            and config.get("train_fraction") is None)
+            and config.get("train_fraction") is None and config.get("init_seed") is None)
 
 
 def evidence_frame(records: list[dict]) -> pd.DataFrame:
