@@ -15,9 +15,10 @@ the base network's learning rate, the best validation epoch kept. Criteria
 add their own: ThiNet samples training inputs; Slimming starts from
 sparsity-trained networks (:class:`SparsityConfig`, one per penalty of the
 sweep; the penalty whose network, pruned to the target, scores best on
-validation is used), keeps the penalty on during intermediate fine-tunes and
-folds its gates at the end; SFP's steps are soft-pruning phases that end in
-hard removal (no fine-tuning after it).
+validation is used), keeps training under the penalty (and the weight decay
+on gated layers) during intermediate fine-tunes and folds its gates at the
+end; SFP's steps are soft-pruning phases that end in hard removal (no
+fine-tuning after it).
 
 The *Scratch* baseline is the same narrow architecture trained from random
 initialisation: a plain :class:`~hsilib.experiments.Config` with ``widths``.
@@ -114,20 +115,23 @@ class SparsityConfig(Experiment):
         history = fit(model, view, data.fit_idx, data.fit_y, data.val_idx, data.val_y,
                       epochs=config.epochs, batch_size=config.batch_size, seed=config.weight_seed,
                       precision=config.precision, progress=context.progress,
-                      optimizer=_gate_decay(config.lr), callbacks=[SparsityPenalty(self.penalty)])
+                      **sparsity_training(self.penalty, config.lr))
         scores = predict_scores(model, view, data.test_idx, precision=config.precision)
         return Outcome(scores, model, {"history": dataclasses.asdict(history)}, training=[history])
 
 
-def _gate_decay(lr: float):
-    """Adam; weight decay on the weights of gated layers only."""
+def sparsity_training(penalty: float, lr: float) -> dict[str, Any]:
+    """``fit``'s arguments for training under Slimming's penalty (sparsity
+    training and the fine-tunes between strategy II's and III's steps):
+    the penalty's subgradient, and Adam at ``lr`` with weight decay on the
+    weights of gated layers only."""
     def build(model: torch.nn.Module) -> torch.optim.Optimizer:
         decayed = [m.weight for m in model.modules() if gated(m)]
         ids = {id(p) for p in decayed}
         rest = [p for p in model.parameters() if p.requires_grad and id(p) not in ids]
         return torch.optim.Adam([{"params": rest}, {"params": decayed, "weight_decay": GATE_WEIGHT_DECAY}],
                                 lr=lr)
-    return build
+    return {"optimizer": build, "callbacks": [SparsityPenalty(penalty)]}
 
 
 # --------------------------------------------------------------------------
@@ -224,11 +228,13 @@ class PruneConfig(Experiment):
                     selection = select(model, self.criterion, widths, data=inputs,
                                        seed=config.weight_seed + number, **self._options())
                 model = apply(model, selection)
-                callbacks = [SparsityPenalty(penalty)] if penalty is not None and not final else []
+                # Slimming's gates stay under the penalty until the last step (folded after it).
+                recipe = (sparsity_training(penalty, config.lr) if penalty is not None and not final
+                          else {"lr": config.lr})
                 history = fit(model, view, data.fit_idx, data.fit_y, data.val_idx, data.val_y,
-                              epochs=self.finetune_epochs, lr=config.lr, batch_size=config.batch_size,
+                              epochs=self.finetune_epochs, batch_size=config.batch_size,
                               seed=config.weight_seed + number, precision=config.precision,
-                              progress=context.progress, callbacks=callbacks)
+                              progress=context.progress, **recipe)
                 step = {"widths": widths, "history": dataclasses.asdict(history),
                         "kept": {k: v.tolist() for k, v in selection.items()},
                         "errors": selection.errors}

@@ -113,7 +113,8 @@ def _conv_contributions(consumer: nn.Module, weight: torch.Tensor, a: torch.Tens
 
 def greedy_keep(x: np.ndarray, k: int) -> np.ndarray:
     """ThiNet's greedy removal: repeatedly drop the channel that adds least to
-    the squared sum of the dropped channels' terms; the sorted kept channels.
+    the squared sum of the dropped channels' terms (the higher index on
+    ties); the sorted kept channels.
 
     With ``r`` the summed terms of the channels dropped so far, dropping ``j``
     next costs ``||r + x_j||^2 = ||r||^2 + 2 r.x_j + ||x_j||^2``; ``r.x_j`` is a
@@ -126,7 +127,8 @@ def greedy_keep(x: np.ndarray, k: int) -> np.ndarray:
     for _ in range(n - k):
         error = 2 * cross + np.diag(gram)
         error[~available] = np.inf
-        j = int(np.argmin(error))  # the first on ties
+        # The last on ties, so that the lower index is kept, as every criterion keeps it (top()).
+        j = n - 1 - int(np.argmin(error[::-1]))
         available[j] = False
         cross += gram[:, j]
     return np.flatnonzero(available)
