@@ -5,6 +5,7 @@ import pandas as pd
 import pytest
 
 from hsilib import report
+from hsilib.data.twin import TWIN_VERSION
 from hsilib.reference import paper_values
 
 
@@ -263,7 +264,8 @@ def test_a_chapter_names_twin_data_loudly_and_real_data_plainly():
     mixed = DataSourceNote.of({"a": scene("Indian Pines", True), "b": scene("Pavia University", False)})
     assert mixed.twin and mixed.label.startswith("TWIN DATA") and mixed.words == "the offline twin"
     note = mixed.note("pruning behaves", "3 runs.")
-    assert note.startswith("**Data source: Indian Pines: TWIN (synthetic spectra); Pavia University: real cube.**")
+    assert note.startswith(f"**Data source: Indian Pines: TWIN v{TWIN_VERSION} (synthetic spectra); "
+                           "Pavia University: real cube.**")
     assert "how pruning behaves" in note and "**not** a reproduction" in note and note.endswith(" 3 runs.")
     real = DataSourceNote.of({"b": scene("Pavia University", False)})
     assert (real.label, real.words) == ("real data", "the real cubes")

@@ -12,12 +12,14 @@ from matplotlib.patches import Patch
 
 from ..data.load import SceneData
 from ..data.splits import Split
+from ..data.twin import TWIN_VERSION
 
 
 def data_source_summary(data: dict[str, SceneData]) -> str:
-    """One line naming the data source of each loaded scene."""
+    """One line naming the data source of each loaded scene (and the twin's
+    version, which its results' keys hold)."""
     return "; ".join(
-        f"{d.scene.title}: {'TWIN (synthetic spectra)' if d.is_twin else 'real cube'}"
+        f"{d.scene.title}: {f'TWIN v{TWIN_VERSION} (synthetic spectra)' if d.is_twin else 'real cube'}"
         for d in data.values()
     )
 

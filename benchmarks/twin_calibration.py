@@ -1,0 +1,136 @@
+"""Benchmark: how far the offline twin of Indian Pines is from the real cube.
+
+Needs the real cube (``HSILIB_DATA_DIR``). Prints, for the real cube and the
+twin, the structure the twin's knobs were set on (share of between-class,
+between-field and within-field variance; neighbour correlation and spectral
+roughness of the within-field residual; effective dimension of the class
+means; accuracy of a linear, a forest and a 5x5-context classifier on both
+splits), then, unless ``--structure-only``, trains the Baselines chapter's
+Table 3 models (its profile's budgets) on both sources and prints each
+model's top-1 beside the real one, the differences and the rank agreement
+(Spearman) per split. The twin passes when every model is within 5 points
+of its real accuracy and Spearman >= 0.8 on both splits. Never compared
+with the paper's numbers: the real cube is the only reference.
+
+    HSILIB_DATA_DIR=/path/to/data python benchmarks/twin_calibration.py --store DIR
+"""
+
+from __future__ import annotations
+
+import argparse
+import warnings
+
+import numpy as np
+import pandas as pd
+from scipy import ndimage
+from scipy.stats import spearmanr
+from sklearn.ensemble import RandomForestClassifier
+from sklearn.linear_model import LogisticRegression
+
+from hsilib.book import notebook_defaults
+from hsilib.data import load_scene, make_split
+from hsilib.data.load import to_labels
+from hsilib.data.preprocess import drop_water_bands
+from hsilib.data.twin import TWIN_VERSION, _field_index
+from hsilib.experiments import per_model_grid, run_grid
+from hsilib.profiles import profile_parameters
+
+SCENE = "indian_pines"
+TOLERANCE, MIN_SPEARMAN = 5.0, 0.8
+
+
+def standardized(data) -> tuple[np.ndarray, np.ndarray]:
+    """(H*W, B) bands standardized on labelled pixels, and (H*W,) labels."""
+    cube = drop_water_bands(np.asarray(data.cube, dtype=np.float64), data.scene)
+    x = cube.reshape(-1, cube.shape[-1])
+    labels = to_labels(data.scene, data.gt).ravel()
+    labelled = x[labels >= 0]
+    return (x - labelled.mean(0)) / labelled.std(0), labels
+
+
+def structure(x: np.ndarray, labels: np.ndarray, shape: tuple[int, int]) -> dict[str, float]:
+    """Variance shares, residual neighbour correlation and roughness, class-mean dimension."""
+    fields = _field_index((labels + 1).reshape(shape))
+    on = labels >= 0
+    class_mean, field_mean = np.zeros_like(x), np.zeros_like(x)
+    for k in np.unique(labels[on]):
+        class_mean[labels == k] = x[labels == k].mean(0)
+    for f in np.unique(fields[on]):
+        field_mean[fields == f] = x[fields == f].mean(0)
+    total = ((x[on] - x[on].mean(0)) ** 2).sum()
+    residual = x - field_mean
+    grid, same = residual.reshape(*shape, -1), fields.reshape(shape)
+    pairs = (same[:, 1:] == same[:, :-1]) & (same[:, 1:] > 0)
+    a, b = grid[:, 1:][pairs], grid[:, :-1][pairs]
+    means = np.array([x[labels == k].mean(0) for k in np.unique(labels[on])])
+    power = np.linalg.svd(means - means.mean(0), compute_uv=False) ** 2
+    return {
+        "between classes": ((class_mean[on] - x[on].mean(0)) ** 2).sum() / total,
+        "between fields": ((field_mean[on] - class_mean[on]) ** 2).sum() / total,
+        "within fields": (residual[on] ** 2).sum() / total,
+        "residual neighbour corr": (a * b).sum() / np.sqrt((a * a).sum() * (b * b).sum()),
+        "residual roughness": (np.diff(residual[on], axis=1) ** 2).sum() / (2 * (residual[on] ** 2).sum()),
+        "class-mean dimension": power.sum() ** 2 / (power ** 2).sum(),
+    }
+
+
+def probes(x: np.ndarray, shape: tuple[int, int]) -> dict[str, float]:
+    """Top-1 (%) of quick classifiers on 30 principal components, both splits."""
+    _, _, vt = np.linalg.svd(x[::7], full_matrices=False)
+    pcs = x @ vt[:30].T
+    context = ndimage.uniform_filter(pcs.reshape(*shape, -1), size=(5, 5, 1)).reshape(len(x), -1)
+    out = {}
+    for split in ("disjoint", "random"):
+        s = make_split(SCENE, split)
+        (train, y_train), (test, y_test) = s.train_index(), s.test_index()
+        for name, features, model in (
+                ("linear", pcs, LogisticRegression(max_iter=500, C=10)),
+                ("forest", pcs, RandomForestClassifier(100, random_state=0)),
+                ("linear, 5x5 mean", context, LogisticRegression(max_iter=500, C=10))):
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                model.fit(features[train], y_train)
+            out[f"{split}: {name}"] = 100 * float((model.predict(features[test]) == y_test).mean())
+    return out
+
+
+def table3(source: str, profile: str, store: str | None) -> pd.DataFrame:
+    """Top-1 (%) of the Baselines chapter's Table 3 models on ``source``."""
+    p = {**notebook_defaults("03_baselines"), **profile_parameters(profile, "03_baselines")}
+    configs = per_model_grid(p["models"], p["epochs"], p["epochs_by_model"], scene=SCENE,
+                             split=["disjoint", "random"], seed=0, data_source=source,
+                             precision=p["precision"])
+    records = run_grid(configs, store=store, device="cpu")
+    return pd.DataFrame([{"model": r["model_title"], "split": r["config"]["split"],
+                          source: 100 * r["metrics"]["top1"]} for r in records])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--profile", default="quick")
+    parser.add_argument("--store", help="result store (reuses the real runs a book run left there)")
+    parser.add_argument("--structure-only", action="store_true")
+    args = parser.parse_args()
+    print(f"twin version {TWIN_VERSION}")
+    sources = {s: load_scene(SCENE, s) for s in ("real", "twin")}
+    shape = sources["real"].scene.shape[:2]
+    rows = {}
+    for name, data in sources.items():
+        x, labels = standardized(data)
+        rows[name] = {**structure(x, labels, shape), **probes(x, shape)}
+    print(pd.DataFrame(rows).round(3).to_string())
+    if args.structure_only:
+        return
+    both = table3("real", args.profile, args.store).merge(table3("twin", args.profile, args.store))
+    both["difference"] = both["twin"] - both["real"]
+    print(both.round(1).to_string(index=False))
+    ok = bool((both["difference"].abs() <= TOLERANCE).all())
+    for split, part in both.groupby("split"):
+        rho = spearmanr(part["real"], part["twin"]).statistic
+        ok &= rho >= MIN_SPEARMAN
+        print(f"{split}: Spearman {rho:.2f}, max |difference| {part['difference'].abs().max():.1f}")
+    print(f"twin within {TOLERANCE} points and Spearman >= {MIN_SPEARMAN} on both splits: {ok}")
+
+
+if __name__ == "__main__":
+    main()
