@@ -23,8 +23,12 @@ in torchdistill and RepDistiller, can collapse with the student's and make
 [code], so that CC is KD + CC. ``beta`` is chosen on the validation pixels
 from {0.1, 1, 10} (D7: the paper's ``beta`` was not retrievable [paper?]):
 :class:`~.runs.DistillConfig` trains one student per value and keeps the
-best (a single value fixes it).
-Plain shuffled batches of 100 (9-16 classes already give many same-class
+best (a single value fixes it). Measured on real Indian Pines (disjoint
+split, seed 0, at most 20 epochs): the grid chose ``beta = 10`` for the 90%
+and the 98% student, each time by one validation pixel (0.18 points) over
+``beta = 1``; even then the CC term at the kept epoch was 3-5% of the KD
+term (0.010 against 0.30, 0.045 against 0.96), so CC stays a small addition
+to soft targets. The grid triples the method's training time. Plain shuffled batches of 100 (9-16 classes already give many same-class
 pairs), not the paper's class-uniform samplers [paper?].
 
 The three reference implementations compute three losses (on the spec's
