@@ -16,8 +16,9 @@ from .evidence import paper_evidence
 from .rules import Outcome, combine
 from .stats import decide, holm
 
-COLUMNS = ["name", "chapter", "source", "scope", "rule", "verdict", "reason", "ours", "paper_verdict",
-           "paper_reason", "paper"]
+# Verdicts first, ours beside the paper's; then what the claim is.
+COLUMNS = ["name", "chapter", "verdict", "paper_verdict", "reason", "ours", "paper", "paper_reason", "scope",
+           "rule", "source"]
 
 
 def _decide_by_holm(claims: list[Claim], outcomes: dict[str, dict[str, Outcome]]) -> None:
