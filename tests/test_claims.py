@@ -348,3 +348,10 @@ def test_every_quoted_sentence_is_the_papers_own():
         assert quotes, claim.name
         for quote in quotes:
             assert re.sub(r"\s+", " ", quote) in paper, (claim.name, quote)
+
+
+def test_pruning_claims_are_about_cnn2d_only():
+    evidence = pruned_and_scratch(gain=2.0)
+    other = evidence.assign(model="mlp", top1=0.0)  # the same recipe on another network
+    assert verdict("pruning", pd.concat([evidence, other]), BEATS_SCRATCH).equals(
+        verdict("pruning", evidence, BEATS_SCRATCH))

@@ -136,14 +136,14 @@ for _claim in (
 
 FIFTEEN_X = 14.5  # "up to 15x": 15 when rounded to a whole factor
 SLOWER = 2.0  # "time-consuming": at least twice strategy I's time
-PRUNED = {"family": "prune", "strategy": "I", "oversized": False}
-SCRATCH = Arm("Scratch", {"family": "scratch"}, SIZED_SETTING)
+PRUNED = {"family": "prune", "model": "cnn2d", "strategy": "I", "oversized": False}
+SCRATCH = Arm("Scratch", {"family": "scratch", "model": "cnn2d"}, SIZED_SETTING)
 PRUNED_I = Arm("pruned (strategy I)", PRUNED, SIZED_SETTING)
 
 
 def _l1(strategy: str) -> Arm:
-    return Arm(f"L1-norm, strategy {strategy}", {"family": "prune", "arm": "l1", "strategy": strategy},
-               SIZED_SETTING)
+    return Arm(f"L1-norm, strategy {strategy}",
+               {"family": "prune", "model": "cnn2d", "arm": "l1", "strategy": strategy}, SIZED_SETTING)
 
 
 def _memory_15x(evidence: pd.DataFrame) -> pd.Series:
@@ -155,7 +155,7 @@ def _memory_15x(evidence: pd.DataFrame) -> pd.Series:
 def _smaller_than(model: str) -> Measurement:
     def values(evidence: pd.DataFrame) -> pd.Series:
         evidence = evidence[evidence["scene"] == "indian_pines"]
-        smallest = per_setting(Arm("", {"family": ["prune", "scratch"], "ratio": "98%",
+        smallest = per_setting(Arm("", {"family": ["prune", "scratch"], "model": "cnn2d", "ratio": "98%",
                                         "oversized": False}).rows(evidence), "params")
         return ratio(per_setting(_baseline(model).rows(evidence), "params"), smallest)
     return Measurement(f"{TITLES[model]} parameters ÷ 98% network's", values, 1.0, strict=True)
@@ -334,7 +334,7 @@ QUOTE_MOST = "§4.4: “It is shown that most online and self-KD methods outperf
 
 
 def _students(families: list[str], title: str, arm: str | None = None) -> Arm:
-    where = {"family": families, "oversized": False} | ({"arm": arm} if arm else {})
+    where = {"family": families, "model": "cnn2d", "oversized": False} | ({"arm": arm} if arm else {})
     return Arm(title, where, SIZED_SETTING)
 
 
