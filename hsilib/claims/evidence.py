@@ -29,12 +29,12 @@ import pandas as pd
 from ..compress.distill import DISTILLERS
 from ..compress.quantization import MODES
 from ..models import MODELS
+from ..profiles import PAPER_SCENES
 from ..reference import DISTILLATION_TABLES, PAPER_NAMES, PRUNING_TABLES, paper_name, paper_values
 from ..report.convergence import converged
 from ..report.networks import ratio_of
 from ..report.results import network_config
 
-PAPER_SCENES = ("indian_pines", "pavia_university")
 SIZE_TOLERANCE = 1.02  # a network within 2% of Table 5's parameter count has its size
 COLUMNS = ["key", "family", "arm", "model", "scene", "split", "seed", "ratio", "strategy", "stage",
            "data_source", "top1", "params", "memory_mb", "latency_ms", "throughput_per_s", "compress_s",
