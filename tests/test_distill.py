@@ -169,3 +169,8 @@ def test_correlation_congruence_chooses_beta_on_validation(trained_cnn2d, tmp_pa
                 progress=False)
     assert fixed["selection"] is None and fixed["settings"]["beta"] == 1.0
     assert fixed["history"]["val_oa"][fixed["history"]["best_epoch"] - 1] == tried[1]["val_oa"]
+    # a weight that swamps the labels loses on validation, wherever it stands in the grid
+    swamped = run(DistillConfig(base, "correlation", "98%", settings={"beta": (1.0, 1e4)}), store,
+                  device="cpu", progress=False)["selection"]
+    assert swamped["tried"][0]["val_oa"] == tried[1]["val_oa"] > swamped["tried"][1]["val_oa"]
+    assert swamped["chosen"] == {"beta": 1.0}
