@@ -58,11 +58,13 @@ from .store import CorruptRecordError, ResultStore, as_store
 THROUGHPUT_BATCH = 1000
 MEASURE_THREADS = 1
 # Torch's thread count is not part of a key (it changes where, not what, is
-# computed) and each record names it. Floating-point sums taken in another
-# order can flip a few borderline pixels: runs of one key on different thread
-# counts agree on all but at most this share of the test pixels (measured:
-# CNN1D on the twin, 1 and 2 threads, 0.13 points of OA apart).
-THREAD_TOLERANCE = 0.01
+# computed) and each record names it. Sums taken in another order make the
+# trained weights drift apart step by step, so runs of one key on different
+# thread counts are different networks of equal accuracy: measured, CNN1D on
+# Indian Pines (disjoint) trained to its plateau on 1 and 2 threads, 4.5% (real
+# cube) and 10% (twin) of test pixels predicted differently, OA 0.24 and 0.9
+# points apart. They agree on OA within this many points (fraction).
+THREAD_TOLERANCE = 0.02
 
 
 @dataclass
