@@ -137,7 +137,8 @@ def validation_by_epoch(records: list[dict], strategy: str = "I") -> pd.DataFram
     for r in records:
         if r["kind"] == "prune" and r["strategy"] == strategy:
             curves.setdefault(r["method_title"], []).append(r["steps"][0]["history"]["val_oa"])
-    table = pd.DataFrame({title: 100 * pd.DataFrame(runs).mean(axis=0) for title, runs in curves.items()}).T
+    table = pd.DataFrame({title: 100 * pd.DataFrame(map(pd.Series, runs)).mean(axis=0)
+                          for title, runs in curves.items()}).T
     table.columns = [f"epoch {e + 1}" for e in table.columns]
     table.index.name = "criterion"
     return table.round(1)
