@@ -56,11 +56,9 @@ def test_code_is_collapsed_except_the_parameters(stem):
         assert ("parameters" in tags) != ("hide-input" in tags), (stem, cell.get("id"), tags)
 
 
-@pytest.mark.slow
-def test_book_run_shows_progress_and_records_each_chapters_time(tmp_path, monkeypatch, capfd):
-    """A two-cell chapter reporting three runs: the terminal shows them, and
-    not the kernel's own log; the "About this build" page lists the chapter
-    with its measured time."""
+def _run_one_chapter(tmp_path, monkeypatch, stem: str, parameters: str, body: str):
+    """Run a two-cell chapter (``parameters`` cell, then ``body``) through the
+    book runner at the smoke profile; return the folder it wrote to."""
     import nbformat
 
     from hsilib import book
@@ -68,17 +66,26 @@ def test_book_run_shows_progress_and_records_each_chapters_time(tmp_path, monkey
     sources, outputs = tmp_path / "notebooks", tmp_path / "book"
     sources.mkdir()
     chapter = nbformat.v4.new_notebook()
-    chapter.cells = [
-        nbformat.v4.new_code_cell("runs = 3", metadata={"tags": ["parameters"]}),
-        nbformat.v4.new_code_cell(
-            "import time\nfrom hsilib.progress import report_progress\n"
-            "for done in range(1, runs + 1):\n"
-            "    time.sleep(0.4)\n"
-            "    report_progress(done, runs, f'run {done}')\n")]
-    nbformat.write(chapter, sources / "01_tiny.ipynb")
+    chapter.cells = [nbformat.v4.new_code_cell(parameters, metadata={"tags": ["parameters"]}),
+                     nbformat.v4.new_code_cell(body)]
+    nbformat.write(chapter, sources / f"{stem}.ipynb")
     monkeypatch.setattr(book, "SOURCES", sources)
     monkeypatch.setattr(book, "OUTPUTS", outputs)
     book.run_notebooks("smoke")
+    return outputs
+
+
+@pytest.mark.slow
+def test_book_run_shows_progress_and_records_each_chapters_time(tmp_path, monkeypatch, capfd):
+    """A two-cell chapter reporting three runs: the terminal shows them, and
+    not the kernel's own log; the "About this build" page lists the chapter
+    with its measured time."""
+    outputs = _run_one_chapter(
+        tmp_path, monkeypatch, "01_tiny", "runs = 3",
+        "import time\nfrom hsilib.progress import report_progress\n"
+        "for done in range(1, runs + 1):\n"
+        "    time.sleep(0.4)\n"
+        "    report_progress(done, runs, f'run {done}')\n")
     shown = capfd.readouterr().err
     assert "[IPKernelApp]" not in shown
     assert "01_tiny: runs" in shown and "3/3" in shown and "run 3" in shown
@@ -152,23 +159,13 @@ def test_figures_render_whatever_mplbackend_says(tmp_path, monkeypatch):
     draws nothing; the book runner's chapters still hold every figure."""
     import nbformat
 
-    from hsilib import book
-
-    sources, outputs = tmp_path / "notebooks", tmp_path / "book"
-    sources.mkdir()
-    chapter = nbformat.v4.new_notebook()
-    chapter.cells = [
-        nbformat.v4.new_code_cell("figures = 2", metadata={"tags": ["parameters"]}),
-        nbformat.v4.new_code_cell(
-            "import matplotlib.pyplot as plt\n"
-            "for i in range(figures):\n"
-            "    plt.plot([0, 1], [i, 1 - i])\n"
-            "    plt.show()\n")]
-    nbformat.write(chapter, sources / "01_figures.ipynb")
-    monkeypatch.setattr(book, "SOURCES", sources)
-    monkeypatch.setattr(book, "OUTPUTS", outputs)
     monkeypatch.setenv("MPLBACKEND", "Agg")
-    book.run_notebooks("smoke")
+    outputs = _run_one_chapter(
+        tmp_path, monkeypatch, "01_figures", "figures = 2",
+        "import matplotlib.pyplot as plt\n"
+        "for i in range(figures):\n"
+        "    plt.plot([0, 1], [i, 1 - i])\n"
+        "    plt.show()\n")
     executed = nbformat.read(outputs / "01_figures.ipynb", as_version=4)
     images = [o for cell in executed.cells for o in cell.get("outputs", []) if "image/png" in o.get("data", {})]
     assert len(images) == 2
