@@ -29,6 +29,8 @@ from torch import nn
 from torch.nn import functional as F
 from tqdm.auto import tqdm
 
+from . import dense
+
 PRECISIONS = ("fp32", "bf16")
 
 View = Callable[[np.ndarray], torch.Tensor]  # pixel indices -> model input batch
@@ -106,14 +108,21 @@ PREDICT_BATCH = 250
 @torch.inference_mode()
 def predict_scores(model: nn.Module, view: View, index: np.ndarray, batch_size: int = PREDICT_BATCH,
                    precision: str = "fp32") -> np.ndarray:
-    """(N, K) float32 class scores (logits) of ``model`` on pixels ``index``."""
+    """(N, K) float32 class scores (logits) of ``model`` on pixels ``index``;
+    patch networks over the image at once where that is cheaper
+    (:mod:`hsilib.dense`), else in batches of patches."""
     device = model_device(model)
-    out = []
-    with eval_mode(model):
+    index = np.asarray(index)
+
+    def patchwise(index: np.ndarray) -> np.ndarray:
+        out = []
         for start in range(0, len(index), batch_size):
             with autocast(device, precision):
                 out.append(model(view(index[start:start + batch_size])).float().cpu())
-    return torch.cat(out).numpy() if out else np.zeros((0, 0), np.float32)
+        return torch.cat(out).numpy() if out else np.zeros((0, 0), np.float32)
+
+    with eval_mode(model):
+        return dense.scores(model, view, index, patchwise, lambda: autocast(device, precision))
 
 
 # --------------------------------------------------------------------------
