@@ -371,6 +371,35 @@ def test_soft_pruning_lets_zeroed_filters_grow_back():
         assert int((weight.flatten(1).abs().sum(1) == 0).sum()) == weight.shape[0] - k
 
 
+def test_soft_pruning_validates_the_zeroed_network_on_its_own_batch_norm_statistics():
+    """After an epoch in which the zeroed filters grew back, the running
+    statistics describe the regrown network. SFP re-estimates them on the
+    training inputs after zeroing: in eval mode the soft network then
+    normalises each layer with the zeroed network's own statistics (without
+    it, conv2's running mean is the regrown network's, and this fails)."""
+    model, x = network("cnn2d"), batch("cnn2d", 64)
+    inputs = TrainingInputs.of(x)
+    widths = target_widths(model, "95%")
+    soft = SoftPruning(widths, inputs)
+    model.train()
+    soft.epoch_start(1, model)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
+    for _ in range(5):  # the zeroed filters grow back; running statistics follow them
+        optimizer.zero_grad()
+        nn.functional.cross_entropy(model(x), torch.arange(64) % 16).backward()
+        optimizer.step()
+    soft.epoch_end(1, model)
+    model.eval()
+    with torch.no_grad():
+        conv1 = nn.functional.relu(model.bn1(model.conv1(x)))  # eval mode: the zeroed network's statistics
+        conv2 = model.conv2(conv1)
+    mean = conv2.transpose(0, 1).flatten(1).mean(1)
+    variance = conv2.transpose(0, 1).flatten(1).var(1)  # unbiased, as batch norm keeps it
+    np.testing.assert_allclose(model.bn2.running_mean, mean, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(model.bn2.running_var, variance, rtol=1e-3, atol=1e-5)
+    assert model.bn2.momentum == 0.1 and not model.training
+
+
 def test_soft_pruning_reselects_when_a_zeroed_filter_outgrows_a_kept_one():
     model = network("cnn2d")
     soft = SoftPruning({"conv1": 15})

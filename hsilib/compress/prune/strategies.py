@@ -195,7 +195,8 @@ class PruneConfig(Experiment):
 
     def key_material(self) -> dict[str, Any]:
         options = {"l1": {"greedy": self.greedy}, "thinet": {"samples": self.samples, "draws": self.draws},
-                   "slimming": {"penalties": list(self.penalties)}, "sfp": {}}[self.criterion]
+                   "slimming": {"penalties": list(self.penalties)},
+                   "sfp": {"batch_norm": "recalibrated"}}[self.criterion]
         return {"base": self.base.key(), "criterion": self.criterion, "ratio": self.ratio,
                 "strategy": self.strategy, "finetune_epochs": self.finetune_epochs,
                 **({"passes": self.passes} if self.strategy == "III" else {}), **options}
@@ -283,7 +284,7 @@ class PruneConfig(Experiment):
         """SFP: fine-tune while zeroing the smallest filters of ``widths``'
         layers each epoch, then remove them, folding their constant outputs."""
         config, data, view = self.base, context.data, context.view()
-        soft = SoftPruning(widths)
+        soft = SoftPruning(widths, TrainingInputs(view, data.fit_idx))
         history = fit(model, view, data.fit_idx, data.fit_y, data.val_idx, data.val_y,
                       epochs=self.finetune_epochs, lr=config.lr, batch_size=config.batch_size,
                       seed=config.weight_seed + number, precision=config.precision,
