@@ -49,11 +49,12 @@ def svd_linear(layer: nn.Linear, rank: int) -> nn.Sequential:
     weight = layer.weight.detach().double()
     u, s, vt = torch.linalg.svd(weight, full_matrices=False)
     root = s[:rank].sqrt()
-    first = nn.Linear(layer.in_features, rank, bias=False)
-    second = nn.Linear(rank, layer.out_features, bias=layer.bias is not None)
+    like = {"device": layer.weight.device, "dtype": layer.weight.dtype}
+    first = nn.Linear(layer.in_features, rank, bias=False, **like)
+    second = nn.Linear(rank, layer.out_features, bias=layer.bias is not None, **like)
     with torch.no_grad():
-        first.weight.copy_((root[:, None] * vt[:rank]).float())
-        second.weight.copy_((u[:, :rank] * root).float())
+        first.weight.copy_(root[:, None] * vt[:rank])
+        second.weight.copy_(u[:, :rank] * root)
         if layer.bias is not None:
             second.bias.copy_(layer.bias)
     return nn.Sequential(first, second)
@@ -69,14 +70,14 @@ def tucker_conv(layer: nn.Module, ranks: tuple[int, int]) -> nn.Sequential:
     u_in = torch.linalg.svd(weight.transpose(0, 1).reshape(in_channels, -1), full_matrices=False)[0][:, :r_in]
     core = torch.einsum("oi...,or,is->rs...", weight, u_out, u_in)  # (r_out, r_in, *kernel)
     ones = (1,) * (weight.dim() - 2)
-    conv = type(layer)
-    reduce = conv(in_channels, r_in, ones, bias=False)
-    middle = conv(r_in, r_out, layer.kernel_size, bias=False)
-    expand = conv(r_out, out_channels, ones, bias=layer.bias is not None)
+    conv, like = type(layer), {"device": layer.weight.device, "dtype": layer.weight.dtype}
+    reduce = conv(in_channels, r_in, ones, bias=False, **like)
+    middle = conv(r_in, r_out, layer.kernel_size, bias=False, **like)
+    expand = conv(r_out, out_channels, ones, bias=layer.bias is not None, **like)
     with torch.no_grad():
-        reduce.weight.copy_(u_in.T.reshape(r_in, in_channels, *ones).float())
-        middle.weight.copy_(core.float())
-        expand.weight.copy_(u_out.reshape(out_channels, r_out, *ones).float())
+        reduce.weight.copy_(u_in.T.reshape(r_in, in_channels, *ones))
+        middle.weight.copy_(core)
+        expand.weight.copy_(u_out.reshape(out_channels, r_out, *ones))
         if layer.bias is not None:
             expand.bias.copy_(layer.bias)
     return nn.Sequential(reduce, middle, expand)

@@ -160,11 +160,17 @@ class Distiller(nn.Module, Callback):
         self.student = student
         self.teacher_nets = nn.ModuleList(teachers)
         self.pixels = pixels
-        self.make_student = make_student
+        self.make_student = lambda: self.like_student(make_student())
         self.epoch = 0
         self.forward_passes: list[float] = []
         self._runs: list[int] = []
         self._caches: dict[tuple[int, tuple[str, ...]], TeacherCache] = {}
+
+    def like_student(self, module: nn.Module) -> nn.Module:
+        """``module`` (a head, projector or peer built here) on the student's
+        device and in its floating dtype."""
+        weight = next(self.student.parameters())
+        return module.to(device=weight.device, dtype=weight.dtype)
 
     # --- what fit() uses ---------------------------------------------------
 

@@ -116,7 +116,8 @@ class CAMKD(Distiller):
                              f"got {len(teachers)}")
         super().__init__(student, teachers, pixels, make_student, **settings)
         width = conv2_width(student, self.title)
-        self.projectors = nn.ModuleList(projector(width, conv2_width(t, self.title)) for t in teachers)
+        self.projectors = self.like_student(
+            nn.ModuleList(projector(width, conv2_width(t, self.title)) for t in teachers))
 
     def objective(self, x: torch.Tensor, y: torch.Tensor, index: np.ndarray):
         taps = self.student.forward_features(x)

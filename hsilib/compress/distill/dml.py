@@ -94,7 +94,7 @@ class DML(Distiller):
         peers = self.setting("peers")
         if type(peers) is not int or peers < 2:
             raise ValueError(f"DML needs at least 2 peers, got {peers!r}")
-        self.others = nn.ModuleList(make_student() for _ in range(peers - 1))
+        self.others = nn.ModuleList(self.make_student() for _ in range(peers - 1))
 
     @property
     def peers(self) -> list[Network]:

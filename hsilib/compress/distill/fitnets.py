@@ -109,7 +109,7 @@ class FitNets(Distiller):
         teacher = self.teacher_nets[0]
         widths = ((conv2_width(student, self.title), conv2_width(teacher, self.title)) if hint == "conv2"
                   else (student.fc1.out_features, teacher.fc1.out_features))
-        self.regressor = hint_regressor(hint, *widths)  # training only: export() is the student
+        self.regressor = self.like_student(hint_regressor(hint, *widths))  # training only: export() is the student
 
     @property
     def hint_epochs(self) -> int:

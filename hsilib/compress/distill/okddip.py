@@ -106,8 +106,8 @@ class OKDDip(BranchedDistiller):
         if type(factor) is not int or factor < 1:
             raise ValueError(f"OKDDip's projection factor must be a positive integer, got {factor!r}")
         width = layer_width(student, "fc1")
-        self.query = nn.Linear(width, max(1, width // factor), bias=False)
-        self.key = nn.Linear(width, max(1, width // factor), bias=False)
+        self.query = self.like_student(nn.Linear(width, max(1, width // factor), bias=False))
+        self.key = self.like_student(nn.Linear(width, max(1, width // factor), bias=False))
 
     def branch_count(self) -> int:
         peers = self.setting("peers")

@@ -134,7 +134,7 @@ class BranchedDistiller(Distiller):
         if type(branches) is not int or branches < 2:
             raise ValueError(f"{self.title} needs at least 2 branches, got {branches!r}")
         self.deployed_index = self.deployed_branch % branches
-        self.network = branched_student(student, make_student, branches, self.deployed_index)
+        self.network = branched_student(student, self.make_student, branches, self.deployed_index)
         self.student = Heads(self.network, [self.deployed_index])
 
     def branch_count(self) -> int:
@@ -186,9 +186,9 @@ class ONE(BranchedDistiller):
                  make_student: Callable[[], Network], **settings: Any):
         super().__init__(student, teachers, pixels, make_student, **settings)
         branches = self.branch_count()
-        self.gate = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(),
-                                  nn.Linear(layer_width(student, SHARED), branches),
-                                  nn.BatchNorm1d(branches), nn.ReLU(), nn.Softmax(dim=1))
+        self.gate = self.like_student(nn.Sequential(
+            nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(layer_width(student, SHARED), branches),
+            nn.BatchNorm1d(branches), nn.ReLU(), nn.Softmax(dim=1)))
 
     def branch_count(self) -> int:
         return self.setting("branches")

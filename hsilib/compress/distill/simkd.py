@@ -92,7 +92,8 @@ class SimKD(Distiller):
         delattr(student, student.classifier)  # replaced by the teacher's; it would never train
         classifier = copy.deepcopy(getattr(teacher, teacher.classifier)).requires_grad_(False)
         self.network = SimKDNetwork(
-            student, simkd_projector(student.fc1.out_features, teacher.fc1.out_features, factor),
+            student, self.like_student(simkd_projector(student.fc1.out_features,
+                                                       teacher.fc1.out_features, factor)),
             classifier)
 
     def objective(self, x: torch.Tensor, y: torch.Tensor, index: np.ndarray):

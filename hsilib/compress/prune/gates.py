@@ -33,7 +33,8 @@ def add_gate(layer: nn.Module, values: torch.Tensor | None = None) -> None:
     """Give ``layer`` a gate (ones, or ``values``)."""
     if hasattr(layer, GATE):
         raise ValueError(f"{type(layer).__name__} already has a gate")
-    gate = torch.ones(width(layer), device=layer.weight.device) if values is None else values.clone()
+    like = {"device": layer.weight.device, "dtype": layer.weight.dtype}
+    gate = torch.ones(width(layer), **like) if values is None else values.to(**like).clone()
     layer.register_parameter(GATE, nn.Parameter(gate))
     layer.register_forward_hook(_apply_gate)
 

@@ -121,7 +121,8 @@ def mask(model: Network, kept: Mapping[str, object]) -> Network:
                 g = group(masked, layer)
                 consumer = getattr(masked, layer.consumer)
                 columns = (torch.as_tensor(checked[layer.name])[:, None] * g + torch.arange(g)).flatten()
-                factor = torch.as_tensor(scales[layer.name], dtype=consumer.weight.dtype)
+                factor = torch.as_tensor(scales[layer.name], dtype=consumer.weight.dtype,
+                                         device=consumer.weight.device)
                 shape = (1, -1, *([1] * (consumer.weight.dim() - 2)))
                 consumer.weight[:, columns] *= factor.repeat_interleave(g).view(shape)
             dropped = _dropped(masked, layer, checked[layer.name])
@@ -137,8 +138,9 @@ def mask(model: Network, kept: Mapping[str, object]) -> Network:
 
 
 def _dropped(model: Network, layer: PrunableLayer, kept: np.ndarray) -> torch.Tensor:
-    keep = torch.zeros(width(getattr(model, layer.name)), dtype=torch.bool)
-    keep[torch.as_tensor(kept)] = True
+    producer = getattr(model, layer.name)
+    keep = torch.zeros(width(producer), dtype=torch.bool, device=producer.weight.device)
+    keep[torch.as_tensor(kept, device=keep.device)] = True
     return torch.nonzero(~keep).flatten()
 
 
@@ -178,7 +180,8 @@ def _shrink_producer(model: Network, layer: PrunableLayer, kept: torch.Tensor) -
     if layer.norm is not None:
         norm = getattr(model, layer.norm)
         smaller = type(norm)(len(kept), eps=norm.eps, momentum=norm.momentum, affine=norm.affine,
-                             track_running_stats=norm.track_running_stats)
+                             track_running_stats=norm.track_running_stats,
+                             device=norm.running_mean.device, dtype=norm.running_mean.dtype)
         for name in ("weight", "bias", "running_mean", "running_var"):
             getattr(smaller, name).copy_(getattr(norm, name)[kept])
         smaller.num_batches_tracked.copy_(norm.num_batches_tracked)
@@ -192,7 +195,7 @@ def _shrink_consumer(model: Network, layer: PrunableLayer, kept: torch.Tensor, g
     columns = (kept[:, None] * g + torch.arange(g)).flatten()
     weight = consumer.weight[:, columns]
     if scales is not None:  # one factor per kept channel, on its g inputs
-        factor = torch.as_tensor(scales, dtype=weight.dtype).repeat_interleave(g)
+        factor = torch.as_tensor(scales, dtype=weight.dtype, device=weight.device).repeat_interleave(g)
         weight = weight * factor.view(1, -1, *([1] * (weight.dim() - 2)))
     setattr(model, layer.consumer, _resized(consumer, inputs=len(columns), weight=weight,
                                             bias=consumer.bias,
@@ -203,17 +206,20 @@ def _resized(layer: nn.Module, weight: torch.Tensor, bias: torch.Tensor | None, 
              inputs: int | None = None, gate: torch.Tensor | None = None) -> nn.Module:
     """A copy of a conv or linear layer with other sizes and the given values
     (and gate, see :mod:`~hsilib.compress.prune.gates`)."""
+    like = {"device": layer.weight.device, "dtype": layer.weight.dtype}
     if isinstance(layer, nn.Linear):
-        smaller = nn.Linear(inputs or layer.in_features, out or layer.out_features, bias=bias is not None)
+        smaller = nn.Linear(inputs or layer.in_features, out or layer.out_features, bias=bias is not None,
+                            **like)
     else:
         smaller = type(layer)(inputs or layer.in_channels, out or layer.out_channels, layer.kernel_size,
                               stride=layer.stride, padding=layer.padding, dilation=layer.dilation,
-                              groups=layer.groups, bias=bias is not None, padding_mode=layer.padding_mode)
+                              groups=layer.groups, bias=bias is not None, padding_mode=layer.padding_mode,
+                              **like)
     smaller.weight.copy_(weight)
     if bias is not None:
         smaller.bias.copy_(bias)
     smaller.train(layer.training)
-    smaller = smaller.to(device=layer.weight.device, memory_format=_layout(layer.weight))
+    smaller = smaller.to(memory_format=_layout(layer.weight))
     if gate is not None:
         add_gate(smaller, gate.detach())
     return smaller

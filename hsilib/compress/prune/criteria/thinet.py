@@ -69,15 +69,16 @@ def contributions(model: Network, layer: PrunableLayer, data: TrainingInputs, in
     with torch.no_grad(), eval_mode(model):
         for start in range(0, len(index), chunk):
             inputs = data.view(index[start:start + chunk])
-            # The layers below may run in bfloat16 (autocast); the terms are float32.
-            a = model.forward_features(inputs, until=layer.consumer_input)[layer.consumer_input].float()
-            units = torch.as_tensor(rng.integers(0, weight.shape[0], size=(len(a), draws)))
+            # The layers below may run in bfloat16 (autocast); the terms are in the weights' dtype.
+            a = model.forward_features(inputs, until=layer.consumer_input)[layer.consumer_input]
+            a = a.to(weight.dtype)
+            units = torch.as_tensor(rng.integers(0, weight.shape[0], size=(len(a), draws)), device=a.device)
             with torch.autocast(a.device.type, enabled=False):
                 if isinstance(consumer, nn.Linear):
                     x = (weight.view(weight.shape[0], channels, g)[units]
                          * a.flatten(1).view(len(a), 1, channels, g)).sum(-1)
                     full = a.flatten(1) @ weight.T
-                    y = full[torch.arange(len(a))[:, None], units]
+                    y = full[torch.arange(len(a), device=a.device)[:, None], units]
                 else:
                     x, y = _conv_contributions(consumer, weight, a, units, rng, check=start == 0)
             if start == 0 and not torch.allclose(x.sum(-1), y, rtol=1e-3, atol=1e-3 * (y.abs().max() + 1e-12)):
@@ -95,20 +96,21 @@ def _conv_contributions(consumer: nn.Module, weight: torch.Tensor, a: torch.Tens
     n, draws = units.shape
     kernel = weight.shape[2:]
     outputs = [size - k + 1 for size, k in zip(a.shape[2:], kernel)]
-    starts = [torch.as_tensor(rng.integers(0, o, size=(n, draws))) for o in outputs]
+    starts = [torch.as_tensor(rng.integers(0, o, size=(n, draws)), device=a.device) for o in outputs]
     dims = len(kernel)
     # Index tensors broadcast to (n, draws, channels, *kernel).
     shape = lambda d: [1] * d + [-1] + [1] * (2 + dims - d)  # noqa: E731
-    index = [torch.arange(n).view(shape(0)), torch.arange(a.shape[1]).view(shape(2))]
+    index = [torch.arange(n, device=a.device).view(shape(0)),
+             torch.arange(a.shape[1], device=a.device).view(shape(2))]
     for d, (start, k) in enumerate(zip(starts, kernel)):
-        offset = torch.arange(k).view([1] * (3 + d) + [-1] + [1] * (dims - d - 1))
+        offset = torch.arange(k, device=a.device).view([1] * (3 + d) + [-1] + [1] * (dims - d - 1))
         index.append(start.view(n, draws, *([1] * (dims + 1))) + offset)
     windows = a[tuple(index)]  # (n, draws, channels, *kernel)
     x = (windows * weight[units]).flatten(3).sum(-1)
     if not check:
         return x, None
     full = consumer._conv_forward(a, weight, None)  # the consumer's output without bias
-    return x, full[(torch.arange(n)[:, None], units, *starts)]
+    return x, full[(torch.arange(n, device=a.device)[:, None], units, *starts)]
 
 
 def greedy_keep(x: np.ndarray, k: int) -> np.ndarray:
