@@ -25,7 +25,11 @@ $(BIN)/.installed: pyproject.toml
 
 setup: $(BIN)/.installed
 
+# RESULTS=ARCHIVE (from `hsilib results pack`, e.g. a cluster's full run):
+# verified and unpacked into the store first, so the chapters train nothing
+# it holds.
 notebooks: setup
+	$(if $(RESULTS),$(BIN)/hsilib results unpack $(RESULTS))
 	$(BIN)/hsilib book run --profile $(PROFILE)
 
 book: notebooks

@@ -1,6 +1,6 @@
 """Command line: ``hsilib data list|fetch|verify|path``, ``hsilib models``,
-``hsilib methods``, ``hsilib summary MODEL``, ``hsilib claims``, ``hsilib book run`` and
-``hsilib book check``.
+``hsilib methods``, ``hsilib summary MODEL``, ``hsilib claims``, ``hsilib results
+pack|unpack``, ``hsilib book run`` and ``hsilib book check``.
 
 Also reachable as ``python -m hsilib``. Failures exit non-zero with a
 one-line reason on standard error.
@@ -202,6 +202,26 @@ def _claims(args: argparse.Namespace) -> int:
     return 0
 
 
+def _results_pack(args: argparse.Namespace) -> int:
+    from .experiments import ResultStore
+    from .experiments.archive import pack
+
+    store = ResultStore(args.store)
+    print(f"packed {pack(args.archive, store)} files of {store.root} into {args.archive}")
+    return 0
+
+
+def _results_unpack(args: argparse.Namespace) -> int:
+    from .experiments import ResultStore
+    from .experiments.archive import unpack
+
+    store = ResultStore(args.store)
+    done = unpack(args.archive, store)
+    print(f"verified {args.archive}; wrote {done.written} files into {store.root} "
+          f"({done.kept} already there, kept)")
+    return 0
+
+
 def _book_run(args: argparse.Namespace) -> int:
     from .book import run_notebooks  # papermill is an optional dependency
 
@@ -259,6 +279,18 @@ def build_parser() -> argparse.ArgumentParser:
                              "describe the paper)")
     claims.add_argument("--format", choices=list(CLAIMS_FORMATS), default="table")
     claims.set_defaults(handler=_claims)
+
+    results = commands.add_parser("results", help="a result store as one verified archive: pack, unpack")
+    results_cmds = results.add_subparsers(dest="results_command", required=True)
+    store_help = "result store directory (default: $HSILIB_RESULTS_DIR or the user cache)"
+    pack = results_cmds.add_parser("pack", help="every record and weights file, with a sha256 manifest")
+    pack.add_argument("archive", help="the tar archive to write")
+    pack.add_argument("--store", help=store_help)
+    pack.set_defaults(handler=_results_pack)
+    unpack = results_cmds.add_parser("unpack", help="verify every file of an archive, then write them")
+    unpack.add_argument("archive", help="a tar archive written by 'hsilib results pack'")
+    unpack.add_argument("--store", help=store_help)
+    unpack.set_defaults(handler=_results_unpack)
 
     book = commands.add_parser("book", help="execute the book's notebooks")
     book_cmds = book.add_subparsers(dest="book_command", required=True)
