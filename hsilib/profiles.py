@@ -30,7 +30,9 @@ STUDENTS = ["90%", "95%", "98%"]
 # is marked unconverged. Shared by every chapter, so later chapters compress
 # the Baselines chapter's stored networks instead of retraining them.
 QUICK_EPOCHS = {"epochs": 20, "epochs_by_model": {"mlp": 200, "lstm": 200, "cnn1d": 200, "cnn3d": 3}}
-QUICK_FINETUNE_EPOCHS = 10
+# Fine-tuning at 98% (real Indian Pines, disjoint) reached 99.6-100% validation
+# by epoch 7-8 and was still creeping up at 10; the rule then stops ~4 later.
+QUICK_FINETUNE_EPOCHS = 15
 QUICK_QAT_EPOCHS = 10
 
 PROFILES: dict[str, dict[str, dict]] = {

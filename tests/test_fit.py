@@ -367,6 +367,19 @@ def test_a_plateau_reached_on_the_last_epoch_counts_as_converged(toy):
     assert (len(history.val_oa), history.stopped, history.converged) == (4, "plateau", True)
 
 
+def test_a_curve_at_100_percent_stops_at_once_and_keeps_that_epoch(toy):
+    # No later epoch could be kept (the first best is): stop at epoch 3, not after patience.
+    curve = [0.5, 0.9, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0]
+    history, model, counter = scripted_fit(toy, curve, epochs=8,
+                                           stop=Plateau(patience=3, min_gain=0.01, fraction=0.0))
+    assert (len(history.val_oa), history.best_epoch, history.stopped, history.converged) == (3, 3, "plateau", True)
+    assert all(torch.equal(value, counter.weights[2][name]) for name, value in model.state_dict().items())
+    # Before the first epoch that may be kept, 100% is no reason to stop.
+    staged, _, _ = scripted_fit(toy, [1.0, 1.0, 0.6, 0.7, 0.7, 0.7, 0.7], epochs=7, keep_from=3,
+                                stop=Plateau(patience=2, min_gain=0.05, fraction=0.0))
+    assert len(staged.val_oa) == 6 and staged.best_epoch == 4
+
+
 def test_patience_counts_from_the_first_epoch_that_may_be_kept(toy):
     # Epochs 1-3 train part of a staged method: their flat scores are no plateau.
     curve = [0.2, 0.2, 0.2, 0.5, 0.6, 0.6, 0.6, 0.6]
