@@ -97,7 +97,7 @@ def scores(model: nn.Module, view: Callable, index: np.ndarray,
     k = pool.kernel_size if isinstance(pool.kernel_size, int) else pool.kernel_size[-1]
     image = sampler.table.view(-1, sampler.padded_width, sampler.channels).permute(2, 0, 1)
     rows, cols = index // width, index % width
-    out = None
+    out, done = None, np.zeros(len(index), bool)
     for band in np.unique(rows // BAND_ROWS):
         members = np.flatnonzero(rows // BAND_ROWS == band)
         r0, r1 = int(rows[members].min()), int(rows[members].max()) + 1
@@ -123,11 +123,12 @@ def scores(model: nn.Module, view: Callable, index: np.ndarray,
             for stage in after:
                 x = stage.run(x)
         if out is None:
-            out = np.full((len(index), x.shape[1]), np.nan, np.float32)
+            out = np.empty((len(index), x.shape[1]), np.float32)
         out[members] = x.float().cpu().numpy()
+        done[members] = True
     if out is None:
         return patchwise(index)
-    missing = np.flatnonzero(np.isnan(out[:, 0]))
+    missing = np.flatnonzero(~done)
     if len(missing):
         out[missing] = patchwise(index[missing])
     return out
