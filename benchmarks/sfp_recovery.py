@@ -32,28 +32,14 @@ import time
 import numpy as np
 import torch
 
-from hsilib.compress.prune.criteria.sfp import SoftPruning
+from hsilib.compress.prune import TrainingInputs
+from hsilib.compress.prune.criteria.sfp import SoftPruning, recalibrate_batch_norm
 from hsilib.compress.prune.widths import target_widths
 from hsilib.experiments import per_model_grid
 from hsilib.experiments.config import resolve
 from hsilib.experiments.data import config_view
 from hsilib.experiments.runner import trained_model
 from hsilib.train import Callback, fit, predict_scores
-
-
-def batch_norm_recalibrated(model, view, index, batch_size=100):
-    """A copy of ``model`` whose batch norms' running statistics are
-    re-estimated (a plain average) on ``index``'s inputs."""
-    model = copy.deepcopy(model)
-    norms = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
-    for norm in norms:
-        norm.reset_running_stats()
-        norm.momentum = None
-    model.train()
-    with torch.no_grad():
-        for start in range(0, len(index), batch_size):
-            model(view(index[start:start + batch_size]))
-    return model.eval()
 
 
 class Probe(Callback):
@@ -83,7 +69,8 @@ class Probe(Callback):
         data, view = self.data, self.view
         def accuracy(network):
             return float((predict_scores(network, view, data.val_idx).argmax(1) == data.val_y).mean())
-        recalibrated = batch_norm_recalibrated(model, view, data.fit_idx)
+        recalibrated = copy.deepcopy(model)
+        recalibrate_batch_norm(recalibrated, TrainingInputs(view, data.fit_idx))
         self.rows.append({
             "epoch": epoch, "val_soft": accuracy(model), "val_recalibrated": accuracy(recalibrated),
             "regrowth": self.soft.regrowth[-1] if self.soft.regrowth else None,
