@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from hsilib.claims import (CHAPTERS, CLAIMS, MARGIN, VERDICTS, check_claims, claims_ledger, evidence_frame,
-                           paper_evidence)
+                           ledger_summary, paper_evidence)
 from hsilib.claims.catalog import Claim
 from hsilib.claims.evidence import COLUMNS
 from hsilib.claims.rules import Comparison, Measurement, Outcome, Ranking, combine
@@ -265,6 +265,18 @@ def test_the_paper_is_judged_by_the_same_rule_on_its_own_tables():
     # Sizes are measurements: Table 4's 1.71 MB ÷ 0.12 MB is ×14.25, not 15 when rounded.
     row = ledger.set_index("name").loc["prune_memory_15x"]
     assert row["paper_verdict"] == "fails" and "×14.25" in row["paper"]
+
+
+def test_the_summary_counts_each_column_of_the_ledger_by_verdict():
+    ledger = pd.DataFrame({"verdict": ["holds", "holds", "fails", "not testable here"],
+                           "paper_verdict": ["indicative", "holds", "indicative", "indicative"]})
+    summary = ledger_summary(ledger)
+    assert summary["n_claims"] == 4
+    assert (summary["n_holds"], summary["n_fails"], summary["n_not_testable_here"], summary["n_inconclusive"]) == \
+        (2, 1, 1, 0)
+    assert (summary["n_paper_indicative"], summary["n_paper_holds"], summary["n_paper_fails"]) == (3, 1, 0)
+    assert summary["verdict_counts"] == "holds 2, fails 1, not testable here 1"
+    assert summary["margin"] == f"{MARGIN:g}"
 
 
 def test_paper_evidence_holds_the_published_numbers():

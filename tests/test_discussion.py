@@ -9,8 +9,8 @@ import pytest
 from hsilib.compress import DistillConfig, LowRankConfig, PruneConfig, QuantConfig, scratch_config
 from hsilib.compress.pipelines import PIPELINES, pipeline_grid, pipeline_stages
 from hsilib.experiments import Config, run_grid
-from hsilib.report.discussion import (best_per_family, compounding, lowrank_table, pipeline_table,
-                                      ranking_agreement, stages)
+from hsilib.report.discussion import (best_per_family, compounding, compounding_summary, lowrank_table,
+                                      pipeline_table, ranking_agreement, stages, transfer_grid, transferred)
 from hsilib.report.frontier import frontier_frame
 
 BASE = Config(scene="indian_pines", split="disjoint", model="mlp", epochs=1, data_source="twin")
@@ -62,6 +62,34 @@ def test_compounding_multiplies_the_savings_of_the_stage_before_and_of_the_last_
         expected = size(chain[0]) / size(chain[-2]) * size(chain[0]) / size(alone)
         assert row["memory ÷ first, stages multiplied"] == pytest.approx(expected)
         assert row["memory ÷ first"] == pytest.approx(size(chain[0]) / size(final))
+
+
+def test_the_compounding_summary_averages_settings_and_then_pipelines():
+    compound = pd.DataFrame({"pipeline": ["a", "a", "b"], "setting": ["s1", "s2", "s1"],
+                             "memory ÷ first": [4.0, 8.0, 10.0], "memory ÷ first, stages multiplied": [6.0, 6.0, 20.0],
+                             "speed-up on first": [2.0, 2.0, 3.0], "speed-up on first, stages multiplied": [2.0, 2.0, 6.0]}
+                            ).set_index(["pipeline", "setting"])
+    summary, kept = compounding_summary(compound)
+    assert list(summary.index) == ["a", "b"] and summary.loc["a", "memory ÷ first"] == 6.0
+    assert kept == {"memory ÷ first": pytest.approx((6 / 6 + 10 / 20) / 2),
+                    "speed-up on first": pytest.approx((1 + 0.5) / 2)}
+
+
+def test_a_transfer_grid_rebases_each_recipe_onto_the_bases_of_its_architecture():
+    other = dataclasses.replace(BASE, scene="ksc", split="random", train_fraction=0.05)
+    cnn, other_cnn = (dataclasses.replace(c, model="cnn2d") for c in (BASE, other))
+    pruned = PruneConfig(cnn, "l1", "98%", "I", finetune_epochs=1)
+    quantized = QuantConfig(BASE, "dynamic")
+    grid = transfer_grid([pruned, quantized], [other, other_cnn], "98%")
+    assert grid == [other, other_cnn, scratch_config(other_cnn, "98%"), pruned.rebased(other_cnn),
+                    quantized.rebased(other)]
+
+
+def test_the_transfer_rows_are_the_chosen_networks_and_the_references_on_the_new_scenes():
+    frame = pd.DataFrame({"family": ["pruning", "pruning", "baseline", "baseline", "scratch"],
+                          "label": ["L1", "SFP", "MLP", "CNN2D", "Scratch"],
+                          "scene": ["ip", "ksc", "ksc", "ip", "ip"]})
+    assert list(transferred(frame, {"L1"}, ["ksc"])["label"]) == ["L1", "MLP"]
 
 
 def test_the_frontier_has_every_family_of_the_book(book):

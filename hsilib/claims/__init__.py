@@ -11,16 +11,17 @@ rule, on the paper's own tables.
 * :mod:`.catalog`: the claims (:data:`CLAIMS`), each with its sentence,
   scope and rule.
 * :mod:`.ledger`: every claim judged, ours beside the paper's
-  (:func:`claims_ledger`, :func:`check_claims`).
+  (:func:`claims_ledger`, :func:`check_claims`), and what prose says of
+  it (:func:`ledger_summary`).
 * :mod:`.caption`: what run a ledger judges, in words.
 """
 
 from .caption import ledger_caption, run_profile
 from .catalog import CHAPTERS, CLAIMS, Claim, register_claim
 from .evidence import evidence_frame, paper_evidence
-from .ledger import check_claims, claims_ledger
+from .ledger import check_claims, claims_ledger, ledger_summary
 from .rules import MARGIN, MIN_SEEDS, MIN_SETTINGS, VERDICTS, paired_verdict
 
 __all__ = ["CHAPTERS", "CLAIMS", "MARGIN", "MIN_SEEDS", "MIN_SETTINGS", "VERDICTS", "Claim",
-           "check_claims", "claims_ledger", "evidence_frame", "ledger_caption", "paired_verdict",
+           "check_claims", "claims_ledger", "evidence_frame", "ledger_caption", "ledger_summary", "paired_verdict",
            "paper_evidence", "register_claim", "run_profile"]

@@ -13,8 +13,8 @@ import pandas as pd
 
 from .catalog import CHAPTERS, CLAIMS, Claim
 from .evidence import paper_evidence
-from .rules import Outcome, combine
-from .stats import decide, holm
+from .rules import MARGIN, MIN_SEEDS, MIN_SETTINGS, VERDICTS, Outcome, combine
+from .stats import CONFIDENCE, decide, holm
 
 # Verdicts first, ours beside the paper's; then what the claim is.
 COLUMNS = ["name", "chapter", "verdict", "paper_verdict", "reason", "ours", "paper", "paper_reason", "scope",
@@ -92,3 +92,19 @@ def check_claims(chapter: str, evidence: pd.DataFrame) -> pd.DataFrame:
     ``"quantization"``, ``"distillation"`` or ``"discussion"``): the rows of
     :func:`claims_ledger` for it, the same verdicts the whole ledger gives."""
     return claims_ledger(evidence, [chapter])
+
+
+def ledger_summary(ledger: pd.DataFrame) -> dict[str, object]:
+    """What a chapter's prose says of a ledger (rows of :func:`claims_ledger`),
+    by name: ``n_claims``; how many of our verdicts and of the paper's are
+    each verdict (``n_holds``, ``n_not_testable_here``, ``n_paper_holds``,
+    ...); our verdicts' counts in words (``verdict_counts``); and the rules'
+    constants (``margin``, ``confidence``, ``min_seeds``, ``min_settings``)."""
+    summary: dict[str, object] = {"n_claims": len(ledger)}
+    for column, prefix in (("verdict", "n"), ("paper_verdict", "n_paper")):
+        counts = ledger[column].value_counts()
+        summary |= {f"{prefix}_{verdict.replace(' ', '_')}": int(counts.get(verdict, 0)) for verdict in VERDICTS}
+    counts = ledger["verdict"].value_counts()
+    summary["verdict_counts"] = ", ".join(f"{verdict} {counts[verdict]}" for verdict in VERDICTS if verdict in counts)
+    return summary | {"margin": f"{MARGIN:g}", "confidence": f"{100 * CONFIDENCE:g}%", "min_seeds": MIN_SEEDS,
+                      "min_settings": MIN_SETTINGS}

@@ -68,6 +68,17 @@ def compounding(finals: list[dict], records: list[dict]) -> pd.DataFrame:
     return pd.DataFrame(rows).set_index(["pipeline", "setting"])
 
 
+def compounding_summary(compound: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, float]]:
+    """Each pipeline's savings averaged over its settings (``compound`` from
+    :func:`compounding`), and for each saving the share of the stages'
+    product that the pipelines keep (1: the savings multiply), averaged
+    over the pipelines."""
+    summary = compound.groupby(level="pipeline", sort=False).mean()
+    kept = {cost: float((summary[cost] / summary[f"{cost}, stages multiplied"]).mean())
+            for cost in ("memory ÷ first", "speed-up on first")}
+    return summary, kept
+
+
 def lowrank_table(lowrank: list, candidates: list, record_of: dict) -> pd.DataFrame:
     """Each low-rank network beside the one-shot pruned networks of its base
     and ratio (found among ``candidates``, configs of any kind) and the
@@ -105,6 +116,24 @@ def best_per_family(frame: pd.DataFrame, families: list[str], size: str) -> dict
     return best
 
 
+def transfer_grid(recipes: list, bases: list, size: str) -> list:
+    """The networks run on scenes the paper did not use: the networks
+    trained from scratch ``bases``, the Scratch network of ``size`` from each
+    CNN2D among them, and every recipe (a compressed network's config)
+    rebased onto each base of its architecture."""
+    return [*bases, *(scratch_config(b, size) for b in bases if b.model == "cnn2d"),
+            *(recipe.rebased(b) for recipe in recipes for b in bases
+              if b.model == recipe.network_config().model)]
+
+
+def transferred(frame: pd.DataFrame, labels: set[str], scenes: list[str]) -> pd.DataFrame:
+    """The rows of a frontier frame that the transfer table shows: the
+    networks labelled ``labels`` on every scene, with the baseline and
+    Scratch networks run on ``scenes``."""
+    references = frame["family"].isin(["baseline", "scratch"]) & frame["scene"].isin(scenes)
+    return frame[frame["label"].isin(set(labels) | set(frame.loc[references, "label"]))]
+
+
 def ranking_agreement(frame: pd.DataFrame, reference: list[str], others: list[str]) -> pd.DataFrame:
     """How each scene of ``others`` ranks the networks by mean top-1
     against the ranking on the ``reference`` scenes: Spearman's rank
@@ -124,4 +153,5 @@ def ranking_agreement(frame: pd.DataFrame, reference: list[str], others: list[st
     return pd.DataFrame(rows).set_index("scene")
 
 
-__all__ = ["best_per_family", "compounding", "pipeline_table", "ranking_agreement", "stages"]
+__all__ = ["best_per_family", "compounding", "compounding_summary", "lowrank_table", "pipeline_table",
+           "ranking_agreement", "stages", "transfer_grid", "transferred"]
