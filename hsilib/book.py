@@ -1,7 +1,9 @@
 """Execute the book's notebooks with papermill, one profile at a time.
 
 ``notebooks/*.ipynb`` are sources (no outputs); executed copies go to
-``book/``, which ``jupyter-book build`` renders with execution off. Figures
+``book/``, which ``jupyter-book build`` renders with execution off. Before
+the first chapter, the plan's one line says what will run and about how
+long it takes (:mod:`hsilib.plan`). Figures
 are drawn inline whatever ``MPLBACKEND`` says. While a
 chapter runs, its grid's progress (which run of how many) is shown on the
 terminal (see :mod:`hsilib.progress`). Each chapter's wall time, the machine,
@@ -247,12 +249,15 @@ def run_notebooks(profile: str, notebooks: list[str] | None = None) -> list[Path
     ``book/``, recording each chapter's wall time for the "About this build" page."""
     import papermill  # optional dependency: the 'book' extra
 
+    from .plan import make_plan  # the plan imports this module
+
     sources = notebook_sources()
     chosen = notebooks or list(sources)
     unknown = sorted(set(chosen) - set(sources))
     if unknown:
         raise ValueError(f"unknown notebooks {unknown}; known: {', '.join(sources)}")
     params = {stem: profile_parameters(profile, stem) for stem in chosen}
+    print(make_plan(profile, chosen).summary(), flush=True)
     info = read_build_info()
     OUTPUTS.mkdir(parents=True, exist_ok=True)
     written = []

@@ -1,6 +1,6 @@
 """Command line: ``hsilib data list|fetch|verify|path``, ``hsilib models``,
-``hsilib methods``, ``hsilib summary MODEL``, ``hsilib claims``, ``hsilib results
-pack|unpack``, ``hsilib book run`` and ``hsilib book check``.
+``hsilib methods``, ``hsilib summary MODEL``, ``hsilib claims``, ``hsilib plan``,
+``hsilib results pack|unpack``, ``hsilib book run`` and ``hsilib book check``.
 
 Also reachable as ``python -m hsilib``. Failures exit non-zero with a
 one-line reason on standard error.
@@ -202,6 +202,30 @@ def _claims(args: argparse.Namespace) -> int:
     return 0
 
 
+def _plan(args: argparse.Namespace) -> int:
+    from .experiments import ResultStore
+    from .plan import duration, make_plan
+
+    store = ResultStore(args.store)
+    plan = make_plan(args.profile, args.notebooks or None, store)
+    table = plan.by_chapter().reset_index()
+    print(f"result store: {store.root}; each run counted in the first chapter that needs it")
+    _print_columns(["chapter", "kind", "runs", "stored", "to run", "training, expected", "at most"],
+                   [[r.chapter, r.kind, r.runs, r.stored, r.left, duration(r.expected), duration(r.seconds)]
+                    for r in table.itertuples()])
+    largest = plan.largest()
+    if len(largest):
+        print("\nlongest runs to do:")
+        _print_columns(["chapter", "run", "training, expected", "at most"],
+                       [[r.chapter, r.label, duration(r.expected), duration(r.seconds)] for r in largest.itertuples()])
+    print(f"\n{plan.summary()}")
+    print("Training steps timed on this machine; at most: every run to its maximum epochs; expected: "
+          "times the share of those epochs that the store's runs of the same kind and model trained "
+          "before their plateau (1 where it has none). Classical models, scoring and measuring are "
+          "not counted.")
+    return 0
+
+
 def _results_pack(args: argparse.Namespace) -> int:
     from .experiments import ResultStore
     from .experiments.archive import pack
@@ -279,6 +303,15 @@ def build_parser() -> argparse.ArgumentParser:
                              "describe the paper)")
     claims.add_argument("--format", choices=list(CLAIMS_FORMATS), default="table")
     claims.set_defaults(handler=_claims)
+
+    plan = commands.add_parser("plan", help="what a profile will run and cost, before it runs",
+                               description="Each chapter's runs by kind, how many the result store "
+                                           "already holds, and an estimate of the training time left "
+                                           "on this machine (training steps timed here once, cached).")
+    plan.add_argument("--profile", default="quick", help="smoke, quick or full")
+    plan.add_argument("notebooks", nargs="*", help="notebook names (default: all)")
+    plan.add_argument("--store", help="result store directory (default: $HSILIB_RESULTS_DIR or the user cache)")
+    plan.set_defaults(handler=_plan)
 
     results = commands.add_parser("results", help="a result store as one verified archive: pack, unpack")
     results_cmds = results.add_subparsers(dest="results_command", required=True)

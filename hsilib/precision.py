@@ -113,7 +113,8 @@ def machine_id(device: torch.device) -> str:
     return hashlib.sha256(f"{name}|{device.type}|{torch.__version__}".encode()).hexdigest()[:16]
 
 
-def _read_cache(path: Path) -> dict:
+def read_cache(path: Path) -> dict:
+    """A machine cache (JSON object) as a dict; empty where missing or damaged."""
     try:
         cache = json.loads(path.read_text())
     except (FileNotFoundError, json.JSONDecodeError):  # a damaged cache is measured again
@@ -121,7 +122,8 @@ def _read_cache(path: Path) -> dict:
     return cache if isinstance(cache, dict) else {}
 
 
-def _write_cache(path: Path, cache: dict) -> None:
+def write_cache(path: Path, cache: dict) -> None:
+    """Write a machine cache atomically."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".tmp")
     try:
@@ -149,10 +151,10 @@ def choose(model_name: str, device: str | torch.device = "auto") -> dict:
     if not native_bf16(device):
         return {"precision": "fp32", "native_bf16": False, "seconds": None}
     path, entry = cache_path(), f"{machine_id(device)}/{model_name}"
-    seconds = _known.get((path, entry)) or _read_cache(path).get(entry)
+    seconds = _known.get((path, entry)) or read_cache(path).get(entry)
     if not (isinstance(seconds, dict) and set(seconds) == set(PRECISIONS)):
         seconds = benchmark(model_name, device)
-        _write_cache(path, {**_read_cache(path), entry: seconds})
+        write_cache(path, {**read_cache(path), entry: seconds})
     _known[(path, entry)] = seconds
     faster = seconds["fp32"] >= MIN_SPEEDUP * seconds["bf16"]
     return {"precision": "bf16" if faster else "fp32", "native_bf16": True, "seconds": seconds}

@@ -405,7 +405,7 @@ def local_pool(workers: int = 2, threads_per_worker: int | None = None) -> Local
                      initargs=(threads, os.getpid()))
 
 
-def _in_order(experiments: list[Experiment]) -> list[list[Experiment]]:
+def in_waves(experiments: list[Experiment]) -> list[list[Experiment]]:
     """Every experiment and its dependencies, each once, in waves: each wave
     needs only earlier ones."""
     depth: dict[str, int] = {}
@@ -450,7 +450,7 @@ def run_grid(experiments: Iterable[Experiment], executor: Executor | None = None
             return run_grid(experiments, pool, store, device, progress)
     store = as_store(store)
     experiments = [resolve(e, device) for e in experiments]
-    waves = _in_order(experiments)
+    waves = in_waves(experiments)
     todo = sum(len(wave) for wave in waves)
     bar = tqdm(total=todo, desc="experiments", unit="run", disable=not progress)
     failures: list[tuple[Experiment, BaseException]] = []

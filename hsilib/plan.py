@@ -1,0 +1,215 @@
+"""What a profile will cost before it runs (``hsilib plan``).
+
+Each chapter's experiments (:mod:`hsilib.chapters`), their dependencies
+included and each counted in the first chapter that needs it, by kind; how
+many the result store already holds; and an estimate of the time the rest
+takes on this machine: each run's most passes over its training pixels
+(:data:`PASSES`) times the seconds one training step of its network takes
+here, scaled by the multiply-accumulates of the network it trains against
+the full one (:data:`TRAINED_WIDTHS`). The step times come from a short
+calibration (:func:`hsilib.precision.step_seconds`, a few steps of each
+architecture), cached per machine beside the precision benchmark.
+
+That is the most training a run can do. Runs stop on a validation plateau,
+so the plan also gives an expected time: the most, times the share of its
+maximum epochs that the store's finished runs of the same kind and model
+used (1 where the store has none). Classical models (RF, MLR, SVM), scoring
+and measuring are not counted.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Callable
+
+import pandas as pd
+
+from .book import notebook_defaults, notebook_sources
+from .chapters import chapter_experiments
+from .compress.distill import get_distiller
+from .data import TwinDataWarning, make_split
+from .experiments import Experiment, ResultStore
+from .experiments.config import resolve
+from .experiments.runner import in_waves
+from .compress.prune import target_widths
+from .measure import macs_per_sample
+from .models import example_input, get_model
+from .precision import BENCH_BANDS, BENCH_BATCH, BENCH_CLASSES, cache_path, machine_id, read_cache, step_seconds, write_cache
+from .profiles import profile_parameters
+from .train import resolve_device
+
+# A teacher's forward pass, as a share of a training step (forward, backward, update).
+TEACHER_SHARE = 1 / 3
+
+
+def _teachers(e) -> int:
+    if e.teachers:
+        return len(e.teachers)
+    return dict(e.settings).get("teachers", get_distiller(e.method).defaults.get("teachers", 1))
+
+
+# Each kind's most passes over its training pixels, in training steps of its
+# network trained from scratch.
+PASSES: dict[str, Callable[[Experiment], float]] = {
+    "train": lambda e: e.epochs if get_model(e.model).family == "torch" else 0,
+    "sparsity": lambda e: e.base.epochs,
+    "prune": lambda e: e.finetune_epochs * {"I": 1, "II": len(get_model(e.base.model).prunable),
+                                            "III": e.passes}[e.strategy],
+    "quantize": lambda e: e.qat_epochs if e.mode == "qat" else 0,
+    "distill": lambda e: (e.epochs or e.base.epochs) * (1 + TEACHER_SHARE * _teachers(e)),
+    "lowrank": lambda e: e.finetune_epochs,
+}
+
+
+# The widths of the network each kind trains (a Table 5 ratio or explicit
+# widths); kinds not here train their base network's.
+TRAINED_WIDTHS: dict[str, Callable[[Experiment], str | tuple[int, ...] | None]] = {
+    "train": lambda e: e.widths, "prune": lambda e: e.ratio, "distill": lambda e: e.student,
+    "lowrank": lambda e: e.ratio,  # a low-rank network has the pruned one's parameter budget
+}
+
+
+@lru_cache(maxsize=None)
+def compute_share(model: str, widths: str | tuple[int, ...] | None) -> float:
+    """Multiply-accumulates of ``model`` at ``widths`` over those of the full
+    network, at the calibration's input."""
+    spec = get_model(model)
+    if widths is None or not spec.prunable:
+        return 1.0
+    channels = spec.components or BENCH_BANDS
+    example = example_input(model, channels)
+    full = spec.make(channels, BENCH_CLASSES)
+    narrow = spec.make(channels, BENCH_CLASSES, None, tuple(target_widths(full, widths).values())
+                       if isinstance(widths, str) else widths)
+    return macs_per_sample(narrow, example) / macs_per_sample(full, example)
+
+
+@lru_cache(maxsize=None)
+def training_pixels(scene: str, split: str, seed: int, defects: str, train_fraction: float | None,
+                    val_fraction: float) -> int:
+    """The pixels a network of this split fits on (its training pixels less validation)."""
+    split_ = make_split(scene, split, seed=seed, defects=defects, train_fraction=train_fraction)
+    return round(len(split_.train_index()[0]) * (1 - val_fraction))
+
+
+def calibrated_step_seconds(model: str, precision: str, device: str = "auto") -> float:
+    """Seconds of one training step (batch :data:`hsilib.precision.BENCH_BATCH`)
+    of ``model`` in ``precision`` here: measured once per machine, then cached."""
+    device_ = resolve_device(device)
+    path, entry = cache_path().with_name("steps.json"), f"{machine_id(device_)}/{model}/{precision}"
+    cache = read_cache(path)
+    if not isinstance(cache.get(entry), float):
+        times = step_seconds(model, precision, device_)
+        cache = {**read_cache(path), entry: sorted(times)[len(times) // 2]}
+        write_cache(path, cache)
+    return cache[entry]
+
+
+def estimate_seconds(experiment: Experiment, step: Callable[[str, str], float]) -> float:
+    """Most seconds ``experiment`` (resolved) trains, given ``step(model,
+    precision)``, the seconds of one training step."""
+    passes = PASSES[experiment.kind](experiment)
+    if not passes:
+        return 0.0
+    net = experiment.network_config()
+    pixels = training_pixels(net.scene, net.split, net.seed, net.defects, net.train_fraction, net.val_fraction)
+    widths = TRAINED_WIDTHS.get(experiment.kind, lambda e: None)(experiment)
+    return passes * math.ceil(pixels / BENCH_BATCH) * step(net.model, net.precision) * compute_share(net.model, widths)
+
+
+def epoch_shares(records: list[dict]) -> dict[tuple[str, str], float]:
+    """The share of their maximum epochs that stored runs trained, by kind
+    and model (their epochs run over their maxima, summed)."""
+    totals: dict[tuple[str, str], list[int]] = {}
+    for record in records:
+        convergence = record.get("convergence") or {}
+        if convergence.get("max_epochs"):
+            config = record["config"]
+            while "model" not in config and isinstance(config.get("base"), dict):
+                config = config["base"]
+            model = config.get("model", "")
+            run, most = totals.setdefault((record["kind"], model), [0, 0])
+            totals[(record["kind"], model)] = [run + convergence["epochs_run"], most + convergence["max_epochs"]]
+    return {group: run / most for group, (run, most) in totals.items()}
+
+
+def duration(seconds: float) -> str:
+    """Seconds in words a reader takes in at a glance: "40 s", "12 min", "3.4 h"."""
+    if seconds < 100:
+        return f"{seconds:.0f} s"
+    return f"{seconds / 60:.0f} min" if seconds < 6000 else f"{seconds / 3600:.1f} h"
+
+
+@dataclass
+class Plan:
+    """Every run of a profile: one row per run (``chapter``, ``kind``,
+    ``model``, ``label``, ``key``, ``stored``; ``seconds``, the most it
+    trains, and ``expected``, that times the store's epoch share), each in
+    the first chapter that needs it."""
+
+    profile: str
+    rows: pd.DataFrame = field(repr=False)
+
+    def by_chapter(self) -> pd.DataFrame:
+        """Runs, stored and left per chapter and kind, with the estimate of what is left."""
+        rows, todo = self.rows, ~self.rows["stored"]
+        left = rows.assign(left=todo, seconds=rows["seconds"].where(todo, 0), expected=rows["expected"].where(todo, 0))
+        table = left.groupby(["chapter", "kind"], sort=False).agg(
+            runs=("label", "size"), stored=("stored", "sum"), left=("left", "sum"), seconds=("seconds", "sum"),
+            expected=("expected", "sum"))
+        return table.astype({"runs": int, "stored": int, "left": int})
+
+    def largest(self, n: int = 5) -> pd.DataFrame:
+        """The ``n`` longest runs still to do."""
+        return self.rows[~self.rows["stored"]].nlargest(n, "expected")
+
+    def summary(self) -> str:
+        """One line: runs, stored, and the estimate of what is left."""
+        table = self.by_chapter()
+        return (f"plan ({self.profile}): {table['runs'].sum()} runs, {table['stored'].sum()} stored, "
+                f"{table['left'].sum()} to run: about {duration(table['expected'].sum())} of training on "
+                f"this machine, {duration(table['seconds'].sum())} at most (hsilib plan --profile {self.profile})")
+
+
+def make_plan(profile: str, notebooks: list[str] | None = None, store: ResultStore | None = None,
+              device: str = "auto", step: Callable[[str, str], float] | None = None) -> Plan:
+    """The plan of ``notebooks`` (default: all) under ``profile``, against
+    ``store`` (default: the user's); ``step(model, precision)`` gives a
+    training step's seconds (default: :func:`calibrated_step_seconds`)."""
+    sources = notebook_sources()
+    chosen = notebooks or list(sources)
+    unknown = sorted(set(chosen) - set(sources))
+    if unknown:
+        raise ValueError(f"unknown notebooks {unknown}; known: {', '.join(sources)}")
+    chapters = {stem: chapter_experiments(stem, {**notebook_defaults(stem), **profile_parameters(profile, stem)})
+                for stem in chosen}
+    return plan_of(profile, chapters, store, device, step)
+
+
+def plan_of(profile: str, chapters: dict[str, list[Experiment]], store: ResultStore | None = None,
+            device: str = "auto", step: Callable[[str, str], float] | None = None) -> Plan:
+    """The plan of ``chapters`` (each chapter's experiments, in chapter
+    order): see :func:`make_plan`."""
+    store = store or ResultStore()
+    shares = epoch_shares(store.records())
+    step = step or (lambda model, precision: calibrated_step_seconds(model, precision, device))
+    rows, seen = [], set()
+    for stem, unresolved in chapters.items():
+        with warnings.catch_warnings():  # the chapters name their data sources
+            warnings.simplefilter("ignore", TwinDataWarning)
+            experiments = [resolve(e, device) for e in unresolved]
+        for experiment in (e for wave in in_waves(experiments) for e in wave):
+            key = experiment.key()
+            if key in seen:
+                continue
+            seen.add(key)
+            model, most = experiment.network_config().model, estimate_seconds(experiment, step)
+            rows.append({"chapter": stem, "kind": experiment.kind, "model": model, "label": experiment.label(),
+                         "key": key, "stored": store.load(key) is not None, "seconds": most,
+                         "expected": most * shares.get((experiment.kind, model), 1.0)})
+    columns = ["chapter", "kind", "model", "label", "key", "stored", "seconds", "expected"]
+    return Plan(profile, pd.DataFrame(rows, columns=columns).astype(
+        {"stored": bool, "seconds": float, "expected": float}))

@@ -1,0 +1,103 @@
+"""``hsilib plan``: each chapter's runs counted once, stored ones recognised,
+and estimates that follow from the step time, the training pixels, the
+epochs and the width of each run's network."""
+
+import math
+
+import pytest
+
+from hsilib.chapters import chapter_experiments, paper_chapters
+from hsilib.book import notebook_defaults
+from hsilib.cli import main
+from hsilib.compress import PruneConfig, QuantConfig, scratch_config
+from hsilib.experiments import Config, ResultStore, run
+from hsilib.plan import compute_share, duration, epoch_shares, plan_of, training_pixels
+from hsilib.profiles import PROFILES, profile_parameters
+
+MLP = Config(scene="indian_pines", split="disjoint", model="mlp", epochs=3, data_source="twin", precision="fp32")
+CNN = Config(scene="indian_pines", split="disjoint", model="cnn2d", epochs=4, data_source="twin",
+             precision="fp32")
+
+
+def one_second(model, precision):
+    return 1.0
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    """A store holding one finished run: the MLP."""
+    store = ResultStore(tmp_path_factory.mktemp("store"))
+    run(MLP, store, device="cpu", progress=False)
+    return store
+
+
+def test_each_run_is_counted_once_in_the_first_chapter_that_needs_it(store):
+    pruned = PruneConfig(CNN, "l1", "90%", "II", finetune_epochs=2)
+    chapters = {"a": [MLP, pruned], "b": [MLP, QuantConfig(MLP, "dynamic"), scratch_config(CNN, "90%")]}
+    plan = plan_of("test", chapters, store, device="cpu", step=one_second)
+    table = plan.by_chapter()
+    # Chapter a: the MLP, the pruned network and its base (a dependency); b: only what a did not need.
+    assert table.loc[("a", "train"), ["runs", "stored", "left"]].tolist() == [2, 1, 1]
+    assert table.loc[("a", "prune"), ["runs", "stored", "left"]].tolist() == [1, 0, 1]
+    assert table.loc[("b", "quantize"), "runs"] == 1 and table.loc[("b", "train"), "runs"] == 1
+    assert table["runs"].sum() == 5 and table["stored"].sum() == 1
+    assert "5 runs, 1 stored, 4 to run" in plan.summary()
+
+
+def test_the_estimate_is_epochs_times_steps_times_the_networks_share(store):
+    pixels = training_pixels("indian_pines", "disjoint", 0, "clean", None, MLP.val_fraction)
+    steps = math.ceil(pixels / 100)
+    pruned = PruneConfig(CNN, "l1", "95%", "II", finetune_epochs=2)
+    scratch = scratch_config(CNN, "95%")
+    plan = plan_of("test", {"a": [CNN, pruned, scratch, QuantConfig(CNN, "dynamic"),
+                                  QuantConfig(CNN, "qat", qat_epochs=2)]}, store, device="cpu", step=one_second)
+    seconds = plan.rows.set_index("label")["seconds"]
+    assert seconds[CNN.label()] == pytest.approx(4 * steps)
+    # Strategy II fine-tunes after each of CNN2D's three prunable layers, at the narrower widths.
+    assert seconds[pruned.label()] == pytest.approx(2 * 3 * steps * compute_share("cnn2d", "95%"))
+    assert seconds[scratch.label()] == pytest.approx(4 * steps * compute_share("cnn2d", scratch.widths))
+    assert seconds[QuantConfig(CNN, "dynamic").label()] == 0
+    assert seconds[QuantConfig(CNN, "qat", qat_epochs=2).label()] == pytest.approx(2 * steps)
+    assert 0 < compute_share("cnn2d", "98%") < compute_share("cnn2d", "90%") < 1
+
+
+def test_expected_time_uses_the_epoch_share_the_stores_runs_trained(store, tmp_path):
+    record = store.load(MLP.resolved().key())
+    # As if the MLP had stopped on its plateau after 1 of 4 epochs.
+    record = {**record, "convergence": {**record["convergence"], "epochs_run": 1, "max_epochs": 4}}
+    assert epoch_shares([record]) == {("train", "mlp"): 0.25}
+    stopped_early = ResultStore(tmp_path)
+    stopped_early.put(record)
+    other = Config(scene="indian_pines", split="random", model="mlp", epochs=3, data_source="twin",
+                   precision="fp32")
+    row = plan_of("test", {"a": [other, CNN]}, stopped_early, device="cpu", step=one_second).rows.set_index("model")
+    assert row.loc["mlp", "expected"] == pytest.approx(row.loc["mlp", "seconds"] * 0.25)
+    assert row.loc["cnn2d", "expected"] == row.loc["cnn2d", "seconds"]  # no CNN2D stored: the maximum
+
+
+def test_durations_read_at_a_glance():
+    assert [duration(s) for s in (42, 720, 4 * 3600)] == ["42 s", "12 min", "4.0 h"]
+
+
+@pytest.mark.parametrize("profile", sorted(PROFILES))
+def test_the_paper_chapters_seen_from_the_discussion_are_what_those_chapters_run(profile):
+    def effective(stem):
+        return {**notebook_defaults(stem), **profile_parameters(profile, stem)}
+
+    theirs = {e for stem in ("03_baselines", "04_pruning", "05_quantization", "06_distillation")
+              for e in chapter_experiments(stem, effective(stem))}
+    for stem in ("07_discussion", "08_scorecard"):
+        seen = {e for grid in paper_chapters(effective(stem)).values() for e in grid}
+        assert seen <= theirs, (stem, sorted(e.label() for e in seen - theirs)[:5])
+
+
+def test_the_plan_command_prints_each_chapters_counts(tmp_path, capsys):
+    assert main(["plan", "--profile", "smoke", "05_quantization", "--store", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    expected = chapter_experiments("05_quantization", {**notebook_defaults("05_quantization")})
+    quantized = sum(e.kind == "quantize" for e in expected)
+    assert any(line.split()[:5] == ["05_quantization", "quantize", str(quantized), "0", str(quantized)]
+               for line in out.splitlines()), out
+    assert "plan (smoke):" in out and "to run" in out
+    assert main(["plan", "--profile", "smoke", "09_nothing", "--store", str(tmp_path)]) == 1
+    assert "unknown notebooks ['09_nothing']" in capsys.readouterr().err
