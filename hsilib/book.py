@@ -244,11 +244,14 @@ reproduction of the paper's numbers):
 """
 
 
-def run_notebooks(profile: str, notebooks: list[str] | None = None) -> list[Path]:
+def run_notebooks(profile: str, notebooks: list[str] | None = None, scheduler: str | None = None) -> list[Path]:
     """Execute ``notebooks`` (stems; default all) under ``profile`` into
-    ``book/``, recording each chapter's wall time for the "About this build" page."""
+    ``book/``, recording each chapter's wall time for the "About this build"
+    page; ``scheduler``, a Dask scheduler's address, runs every chapter's
+    grid on that cluster (checked before the first chapter)."""
     import papermill  # optional dependency: the 'book' extra
 
+    from .experiments.runner import ENV_SCHEDULER, cluster
     from .plan import make_plan  # the plan imports this module
 
     sources = notebook_sources()
@@ -258,13 +261,19 @@ def run_notebooks(profile: str, notebooks: list[str] | None = None) -> list[Path
         raise ValueError(f"unknown notebooks {unknown}; known: {', '.join(sources)}")
     params = {stem: profile_parameters(profile, stem) for stem in chosen}
     print(make_plan(profile, chosen).summary(), flush=True)
+    if scheduler:
+        with cluster(scheduler) as client:  # unreachable: a clear error now, not in a chapter
+            print(f"grids run on the Dask cluster at {scheduler} ({len(client.scheduler_info()['workers'])} "
+                  "workers)", flush=True)
     info = read_build_info()
     OUTPUTS.mkdir(parents=True, exist_ok=True)
     written = []
     for stem in tqdm(chosen, desc=f"notebooks ({profile})", unit="nb"):
         out = OUTPUTS / f"{stem}.ipynb"
         start = time.perf_counter()
-        with _environ("MPLBACKEND", INLINE_BACKEND), _progress_shown(stem):
+        # The kernel inherits the scheduler's address: run_grid reads it.
+        on_cluster = _environ(ENV_SCHEDULER, scheduler) if scheduler else contextlib.nullcontext()
+        with _environ("MPLBACKEND", INLINE_BACKEND), on_cluster, _progress_shown(stem):
             papermill.execute_notebook(
                 sources[stem], out, parameters=params[stem], cwd=str(SOURCES),
                 kernel_name="python3", progress_bar=False,

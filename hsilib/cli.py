@@ -231,7 +231,17 @@ def _results_pack(args: argparse.Namespace) -> int:
     from .experiments.archive import pack
 
     store = ResultStore(args.store)
-    print(f"packed {pack(args.archive, store)} files of {store.root} into {args.archive}")
+    keys = None
+    if args.profile:
+        from .plan import make_plan, profile_keys
+
+        plan = make_plan(args.profile, store=store, step=lambda model, precision: 0.0)  # counts only
+        keys, missing = profile_keys(plan, store), int((~plan.rows["stored"]).sum())
+        if missing:
+            print(f"warning: {missing} runs of the {args.profile} profile are not in the store (hsilib plan "
+                  f"--profile {args.profile} lists them); a book built from this archive trains them",
+                  file=sys.stderr)
+    print(f"packed {pack(args.archive, store, keys)} files of {store.root} into {args.archive}")
     return 0
 
 
@@ -249,7 +259,7 @@ def _results_unpack(args: argparse.Namespace) -> int:
 def _book_run(args: argparse.Namespace) -> int:
     from .book import run_notebooks  # papermill is an optional dependency
 
-    run_notebooks(args.profile, notebooks=args.notebooks or None)
+    run_notebooks(args.profile, notebooks=args.notebooks or None, scheduler=args.scheduler)
     return 0
 
 
@@ -316,8 +326,9 @@ def build_parser() -> argparse.ArgumentParser:
     results = commands.add_parser("results", help="a result store as one verified archive: pack, unpack")
     results_cmds = results.add_subparsers(dest="results_command", required=True)
     store_help = "result store directory (default: $HSILIB_RESULTS_DIR or the user cache)"
-    pack = results_cmds.add_parser("pack", help="every record and weights file, with a sha256 manifest")
+    pack = results_cmds.add_parser("pack", help="records and weights files, with a sha256 manifest")
     pack.add_argument("archive", help="the tar archive to write")
+    pack.add_argument("--profile", help="only the runs a book of this profile reads (default: the whole store)")
     pack.add_argument("--store", help=store_help)
     pack.set_defaults(handler=_results_pack)
     unpack = results_cmds.add_parser("unpack", help="verify every file of an archive, then write them")
@@ -330,6 +341,9 @@ def build_parser() -> argparse.ArgumentParser:
     run = book_cmds.add_parser("run", help="execute notebooks/ into book/ with papermill")
     run.add_argument("--profile", default="quick", help="smoke, quick or full")
     run.add_argument("notebooks", nargs="*", help="notebook names (default: all)")
+    run.add_argument("--scheduler", help="a Dask scheduler's address (tcp://host:8786): every chapter's grid "
+                                         "runs on that cluster, whose workers need no access to the result "
+                                         "store (default: $HSILIB_SCHEDULER, else this machine)")
     run.set_defaults(handler=_book_run)
     check = book_cmds.add_parser("check", help="open every built page in headless Chromium and check it")
     check.add_argument("html", nargs="?", default="_build/html", help="the built book (default: _build/html)")

@@ -213,3 +213,15 @@ def plan_of(profile: str, chapters: dict[str, list[Experiment]], store: ResultSt
     columns = ["chapter", "kind", "model", "label", "key", "stored", "seconds", "expected"]
     return Plan(profile, pd.DataFrame(rows, columns=columns).astype(
         {"stored": bool, "seconds": float, "expected": float}))
+
+
+def profile_keys(plan: Plan, store: ResultStore) -> set[str]:
+    """The keys of a plan's stored runs and of the stored runs built only on
+    them (the Discussion's best recipes on other scenes, which it chooses
+    from results): what a book of that profile reads."""
+    keys = set(plan.rows.loc[plan.rows["stored"], "key"])
+    records = store.records()
+    while extra := {r["key"] for r in records if r["key"] not in keys and r["dependencies"]
+                    and set(r["dependencies"]) <= keys}:
+        keys |= extra
+    return keys

@@ -11,7 +11,8 @@ from hsilib.book import notebook_defaults
 from hsilib.cli import main
 from hsilib.compress import PruneConfig, QuantConfig, scratch_config
 from hsilib.experiments import Config, ResultStore, run
-from hsilib.plan import compute_share, duration, epoch_shares, plan_of, training_pixels
+from hsilib.experiments.archive import pack, unpack
+from hsilib.plan import compute_share, duration, epoch_shares, plan_of, profile_keys, training_pixels
 from hsilib.profiles import PROFILES, profile_parameters
 
 MLP = Config(scene="indian_pines", split="disjoint", model="mlp", epochs=3, data_source="twin", precision="fp32")
@@ -101,3 +102,31 @@ def test_the_plan_command_prints_each_chapters_counts(tmp_path, capsys):
     assert "plan (smoke):" in out and "to run" in out
     assert main(["plan", "--profile", "smoke", "09_nothing", "--store", str(tmp_path)]) == 1
     assert "unknown notebooks ['09_nothing']" in capsys.readouterr().err
+
+
+def test_a_profiles_archive_holds_its_stored_runs_and_what_was_built_only_on_them(store, tmp_path):
+    """The plan's stored runs, plus a stored run depending only on them (the
+    Discussion's recipes moved to other scenes); not an unrelated run."""
+    local = ResultStore(tmp_path / "store")
+    unpack_from = tmp_path / "all.tar"
+    pack(unpack_from, store)
+    unpack(unpack_from, local)  # the MLP
+    quantized, unrelated = QuantConfig(MLP, "dynamic"), Config(scene="indian_pines", split="random", model="mlp",
+                                                                 epochs=1, data_source="twin", precision="fp32")
+    for experiment in (quantized, unrelated):
+        run(experiment, local, device="cpu", progress=False)
+    plan = plan_of("test", {"a": [MLP, CNN]}, local, device="cpu", step=one_second)
+    keys = profile_keys(plan, local)
+    assert keys == {MLP.resolved().key(), quantized.resolved().key()}
+    archive = tmp_path / "profile.tar"
+    assert pack(archive, local, keys) == 3  # the MLP's record and weights, the quantized record
+    copy = ResultStore(tmp_path / "copy")
+    unpack(archive, copy)
+    assert {r["key"] for r in copy.records()} == keys
+
+
+def test_packing_a_profile_that_has_no_stored_run_says_so(store, tmp_path, capsys):
+    code = main(["results", "pack", str(tmp_path / "a.tar"), "--profile", "smoke", "--store", str(store.root)])
+    err = capsys.readouterr().err
+    assert code == 1 and "runs of the smoke profile are not in the store" in err
+    assert "holds no records to pack among the runs asked for" in err

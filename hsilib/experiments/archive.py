@@ -44,13 +44,16 @@ def _store_files(store: ResultStore) -> list[Path]:
                   and not p.name.startswith("."))
 
 
-def pack(archive: str | Path, store: ResultStore | str | Path | None = None) -> int:
-    """Write every record and weights file of ``store`` with a sha256
-    manifest to the tar archive ``archive`` (atomically); the number of files."""
+def pack(archive: str | Path, store: ResultStore | str | Path | None = None,
+         keys: set[str] | None = None) -> int:
+    """Write every record and weights file of ``store`` (only those of
+    ``keys``, where given) with a sha256 manifest to the tar archive
+    ``archive`` (atomically); the number of files."""
     store, archive = as_store(store), Path(archive)
-    files = _store_files(store)
+    files = [p for p in _store_files(store) if keys is None or p.stem in keys]
     if not files:
-        raise ValueError(f"the result store {store.root} holds no records to pack")
+        raise ValueError(f"the result store {store.root} holds no records to pack"
+                         + ("" if keys is None else " among the runs asked for"))
     manifest = {"format": FORMAT, "files": {}}
     archive.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=archive.parent, prefix=f".{archive.name}.", suffix=".tmp")

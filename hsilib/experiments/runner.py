@@ -19,17 +19,23 @@ every kind,
 
 :func:`run_grid` runs many experiments (their dependencies first) on any
 :class:`concurrent.futures.Executor`, finishes the others when some fail and
-reports every failure at the end.
+reports every failure at the end. On a Dask cluster (``scheduler=ADDRESS``
+or ``$HSILIB_SCHEDULER``) the workers need no access to the store: each runs
+its experiment in a store of its own, seeded with the records and weights it
+depends on, and returns what it produced for this process to store
+(:func:`run_elsewhere`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
 import platform
 import signal
 import subprocess
+import tempfile
 import threading
 import time
 from concurrent.futures import Executor, ProcessPoolExecutor, as_completed
@@ -38,7 +44,7 @@ from datetime import datetime, timezone
 from functools import lru_cache
 from multiprocessing import get_context
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator
 
 import numpy as np
 import torch
@@ -54,6 +60,9 @@ from .config import Experiment, resolve
 from .data import ExperimentData, View, config_view, experiment_data
 from .store import CorruptRecordError, ResultStore, as_store
 
+# A Dask scheduler's address ("tcp://host:8786"): grids run on that cluster.
+ENV_SCHEDULER = "HSILIB_SCHEDULER"
+CONNECT_TIMEOUT_S = 30
 # Samples timed at batch 1 (the first test pixel) and for throughput (the first 1,000).
 THROUGHPUT_BATCH = 1000
 MEASURE_THREADS = 1
@@ -405,6 +414,29 @@ def local_pool(workers: int = 2, threads_per_worker: int | None = None) -> Local
                      initargs=(threads, os.getpid()))
 
 
+Shipment = tuple[dict, "bytes | None"]  # a record and its weights file's bytes
+
+
+def run_elsewhere(experiment: Experiment, dependencies: list[Shipment], device: str = "auto") -> list[Shipment]:
+    """Run ``experiment`` in a store of its own, seeded with the records and
+    weights it depends on; return what it produced, for the caller to store
+    (:meth:`ResultStore.receive`). What a worker without the caller's store
+    runs."""
+    with tempfile.TemporaryDirectory(prefix="hsilib-worker-") as root:
+        store = ResultStore(root)
+        for record, weights in dependencies:
+            store.receive(record, weights)
+        known = {record["key"] for record, _ in dependencies}
+        run(experiment, store, device, progress=False)
+        return [store.shipment(path.stem) for path in sorted(Path(root).glob("*.json")) if path.stem not in known]
+
+
+def _shipment_of(experiment: Experiment, store: ResultStore) -> list[Shipment]:
+    """The stored records (and weights) ``experiment`` depends on, however deep."""
+    needed = [e for wave in in_waves([experiment]) for e in wave if e.key() != experiment.key()]
+    return [store.shipment(e.key()) for e in needed]
+
+
 def in_waves(experiments: list[Experiment]) -> list[list[Experiment]]:
     """Every experiment and its dependencies, each once, in waves: each wave
     needs only earlier ones."""
@@ -427,9 +459,28 @@ def in_waves(experiments: list[Experiment]) -> list[list[Experiment]]:
     return waves
 
 
+@contextlib.contextmanager
+def cluster(address: str) -> Iterator[Any]:
+    """A Dask client of the scheduler at ``address``, with a clear error
+    where ``distributed`` is missing or the scheduler cannot be reached."""
+    try:
+        from distributed import Client
+    except ImportError:
+        raise ImportError("running on a Dask cluster needs the 'distributed' package: pip install "
+                          "'hsilib[cluster]'") from None
+    try:
+        client = Client(address, timeout=CONNECT_TIMEOUT_S)
+    except (OSError, TimeoutError) as err:
+        raise ConnectionError(f"no Dask scheduler reached at {address!r} ({ENV_SCHEDULER} or scheduler=): "
+                              f"{err}") from None
+    with client:
+        yield client
+
+
 def run_grid(experiments: Iterable[Experiment], executor: Executor | None = None,
              store: ResultStore | str | Path | None = None, device: str = "auto",
-             progress: bool = True, workers: int = 1) -> list[dict]:
+             progress: bool = True, workers: int = 1, scheduler: str | None = None,
+             ship: bool = False) -> list[dict]:
     """Run every experiment (and dependency) not yet stored; return the
     records of ``experiments`` in order.
 
@@ -442,9 +493,18 @@ def run_grid(experiments: Iterable[Experiment], executor: Executor | None = None
     interrupted grid resumes without recomputing them; failed experiments do
     not stop the others, and are reported together at the end
     (:class:`GridError`); an experiment whose dependency failed is not run.
+
+    ``scheduler`` (default ``$HSILIB_SCHEDULER``), a Dask scheduler's
+    address, runs the grid on that cluster instead of ``workers``; its
+    workers return records and weights to this process, which stores them
+    (``ship=True``, for any executor whose workers cannot see ``store``).
     """
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise ValueError(f"workers must be a positive integer, got {workers!r}")
+    scheduler = scheduler or os.environ.get(ENV_SCHEDULER) or None
+    if executor is None and scheduler:
+        with cluster(scheduler) as client:
+            return run_grid(experiments, client.get_executor(), store, device, progress, ship=True)
     if executor is None and workers > 1:
         with local_pool(workers) as pool:
             return run_grid(experiments, pool, store, device, progress)
@@ -482,10 +542,18 @@ def run_grid(experiments: Iterable[Experiment], executor: Executor | None = None
             else:
                 runnable.append(experiment)
         parallel = [e for e in runnable if executor is not None and e.concurrent]
-        futures = {executor.submit(run, e, store.root, device, False): e for e in parallel}
+        futures = {(executor.submit(run_elsewhere, e, _shipment_of(e, store), device) if ship
+                    else executor.submit(run, e, store.root, device, False)): e for e in parallel}
         try:
             for future in as_completed(futures):
-                finished(futures[future], future.exception())
+                error = future.exception()
+                if error is None and ship:
+                    try:
+                        for record, weights in future.result():
+                            store.receive(record, weights)
+                    except CorruptRecordError as err:
+                        error = err
+                finished(futures[future], error)
             for experiment in (e for e in runnable if e not in parallel):
                 bar.set_postfix_str(experiment.label())
                 try:

@@ -136,6 +136,29 @@ class ResultStore:
             raise CorruptRecordError(f"stored weights {path} are corrupted ({err}); delete them to "
                                      "retrain") from None
 
+    def shipment(self, key: str) -> tuple[dict, bytes | None]:
+        """The record under ``key`` and its weights file's bytes (``None``
+        where it keeps none), to store elsewhere with :meth:`receive`."""
+        record = self.load(key)
+        if record is None:
+            raise KeyError(f"no record {key} in {self.root}")
+        path = self.weights_path(key)
+        return record, (path.read_bytes() if "weights_sha256" in record else None)
+
+    def receive(self, record: dict, weights: bytes | None) -> None:
+        """Store a record and its weights' bytes made elsewhere (a worker
+        with a store of its own): the bytes must hash to the record's
+        ``weights_sha256``; weights first, so a stored record implies them."""
+        check_record(record, record["key"], self.path(record["key"]))
+        expected = record.get("weights_sha256")
+        if (weights is None) != (expected is None) or (
+                weights is not None and hashlib.sha256(weights).hexdigest() != expected):
+            raise CorruptRecordError(f"weights received for {record['key']} do not match their record "
+                                     f"(recorded sha256 {expected})")
+        if weights is not None:
+            self._write_atomically(self.weights_path(record["key"]), weights)
+        self.put(record)
+
     # ---------------------------------------------------------------- writing
 
     def _write_atomically(self, path: Path, data: bytes) -> None:
