@@ -49,7 +49,7 @@ def test_the_readme_has_the_examples_this_file_runs():
 
 
 @pytest.mark.parametrize("command", [c for c in commands("hsilib ")
-                                     if not c.startswith(("hsilib data fetch", "hsilib book run"))])
+                                     if not c.startswith(("hsilib data fetch", "hsilib book run", "hsilib results"))])
 def test_every_hsilib_command_runs(command, capsys):
     from hsilib.cli import main
 
@@ -68,6 +68,20 @@ def data_dir_for_fetch(request, shared_data):
         return True
     request.getfixturevalue("no_cube_here")
     return False
+
+
+def test_the_archive_commands_move_a_store(tmp_path, monkeypatch, capsys):
+    from hsilib.cli import main
+    from hsilib.experiments import Config, ResultStore, run
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HSILIB_RESULTS_DIR", str(tmp_path / "results"))
+    record = run(Config(model="mlp", epochs=1, data_source="twin", precision="fp32"), device="cpu", progress=False)
+    archive_commands = commands("hsilib results ")
+    assert [c.split()[2] for c in archive_commands] == ["pack", "unpack"]
+    for command in archive_commands:
+        assert main(shlex.split(command)[1:]) == 0, capsys.readouterr().err
+    assert ResultStore(tmp_path / "elsewhere").load(record["key"]) == record
 
 
 def test_the_cluster_command_reaches_the_book_runner_with_its_scheduler(monkeypatch):
