@@ -67,7 +67,8 @@ PASSES: dict[str, Callable[[Experiment], float]] = {
 # The widths of the network each kind trains (a Table 5 ratio or explicit
 # widths); kinds not here train their base network's.
 TRAINED_WIDTHS: dict[str, Callable[[Experiment], str | tuple[int, ...] | None]] = {
-    "train": lambda e: e.widths, "prune": lambda e: e.ratio, "distill": lambda e: e.student,
+    "train": lambda e: e.widths, "distill": lambda e: e.student,
+    "prune": lambda e: None if e.criterion == "sfp" else e.ratio,  # SFP fine-tunes the full network, zeroed
     "lowrank": lambda e: e.ratio,  # a low-rank network has the pruned one's parameter budget
 }
 

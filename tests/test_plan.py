@@ -57,6 +57,9 @@ def test_the_estimate_is_epochs_times_steps_times_the_networks_share(store):
     # Strategy II fine-tunes after each of CNN2D's three prunable layers, at the narrower widths.
     assert seconds[pruned.label()] == pytest.approx(2 * 3 * steps * compute_share("cnn2d", "95%"))
     assert seconds[scratch.label()] == pytest.approx(4 * steps * compute_share("cnn2d", scratch.widths))
+    soft = PruneConfig(CNN, "sfp", "95%", "I", finetune_epochs=2)  # soft pruning trains the full width
+    assert plan_of("test", {"a": [soft]}, store, device="cpu", step=one_second).rows.set_index("label").loc[
+        soft.label(), "seconds"] == pytest.approx(2 * steps)
     assert seconds[QuantConfig(CNN, "dynamic").label()] == 0
     assert seconds[QuantConfig(CNN, "qat", qat_epochs=2).label()] == pytest.approx(2 * steps)
     assert 0 < compute_share("cnn2d", "98%") < compute_share("cnn2d", "90%") < 1
