@@ -235,7 +235,7 @@ def _results_pack(args: argparse.Namespace) -> int:
     if args.profile:
         from .plan import make_plan, profile_keys
 
-        plan = make_plan(args.profile, store=store, step=lambda model, precision: 0.0)  # counts only
+        plan = make_plan(args.profile, store=store, step=lambda model, precision, widths: 0.0)  # counts only
         keys, missing = profile_keys(plan, store), int((~plan.rows["stored"]).sum())
         if missing:
             print(f"warning: {missing} runs of the {args.profile} profile are not in the store (hsilib plan "

@@ -4,11 +4,11 @@ Each chapter's experiments (:mod:`hsilib.chapters`), their dependencies
 included and each counted in the first chapter that needs it, by kind; how
 many the result store already holds; and an estimate of the time the rest
 takes on this machine: each run's most passes over its training pixels
-(:data:`PASSES`) times the seconds one training step of its network takes
-here, scaled by the multiply-accumulates of the network it trains against
-the full one (:data:`TRAINED_WIDTHS`). The step times come from a short
-calibration (:func:`hsilib.precision.step_seconds`, a few steps of each
-architecture), cached per machine beside the precision benchmark.
+(:data:`PASSES`) times the seconds one training step of the network it
+trains takes here, at that network's widths (:data:`TRAINED_WIDTHS`). The
+step times come from a short calibration (:func:`hsilib.precision.step_seconds`,
+a few steps of each architecture at each width), cached per machine beside
+the precision benchmark.
 
 That is the most training a run can do. Runs stop on a validation plateau,
 so the plan also gives an expected time: the most, times the share of its
@@ -35,11 +35,14 @@ from .experiments import Experiment, ResultStore
 from .experiments.config import resolve
 from .experiments.runner import in_waves
 from .compress.prune import target_widths
-from .measure import macs_per_sample
-from .models import example_input, get_model
+from .models import get_model
 from .precision import BENCH_BANDS, BENCH_BATCH, BENCH_CLASSES, cache_path, machine_id, read_cache, step_seconds, write_cache
 from .profiles import profile_parameters
 from .train import resolve_device
+
+StepSeconds = Callable[[str, str, "tuple[int, ...] | None"], float]
+"""``step(model, precision, widths)``: seconds of one training step of
+``model`` at ``widths`` (``None``: the paper's network) in ``precision``."""
 
 # A teacher's forward pass, as a share of a training step (forward, backward, update).
 TEACHER_SHARE = 1 / 3
@@ -74,18 +77,16 @@ TRAINED_WIDTHS: dict[str, Callable[[Experiment], str | tuple[int, ...] | None]] 
 
 
 @lru_cache(maxsize=None)
-def compute_share(model: str, widths: str | tuple[int, ...] | None) -> float:
-    """Multiply-accumulates of ``model`` at ``widths`` over those of the full
-    network, at the calibration's input."""
+def concrete_widths(model: str, widths: str | tuple[int, ...] | None) -> tuple[int, ...] | None:
+    """The layer widths of ``model`` at ``widths`` (a Table 5 ratio, or
+    widths as given); ``None`` for the paper's network."""
     spec = get_model(model)
     if widths is None or not spec.prunable:
-        return 1.0
-    channels = spec.components or BENCH_BANDS
-    example = example_input(model, channels)
-    full = spec.make(channels, BENCH_CLASSES)
-    narrow = spec.make(channels, BENCH_CLASSES, None, tuple(target_widths(full, widths).values())
-                       if isinstance(widths, str) else widths)
-    return macs_per_sample(narrow, example) / macs_per_sample(full, example)
+        return None
+    if not isinstance(widths, str):
+        return tuple(widths)
+    full = spec.make(spec.components or BENCH_BANDS, BENCH_CLASSES)
+    return tuple(target_widths(full, widths).values())
 
 
 @lru_cache(maxsize=None)
@@ -96,29 +97,36 @@ def training_pixels(scene: str, split: str, seed: int, defects: str, train_fract
     return round(len(split_.train_index()[0]) * (1 - val_fraction))
 
 
-def calibrated_step_seconds(model: str, precision: str, device: str = "auto") -> float:
+def calibrated_step_seconds(model: str, precision: str, widths: tuple[int, ...] | None = None,
+                            device: str = "auto") -> float:
     """Seconds of one training step (batch :data:`hsilib.precision.BENCH_BATCH`)
-    of ``model`` in ``precision`` here: measured once per machine, then cached."""
+    of ``model`` at ``widths`` (``None``: the paper's) in ``precision`` here:
+    measured once per machine, then cached. Narrow networks are timed, not
+    scaled by their multiply-accumulates: their small layers run far below
+    the processor's peak (CNN2D at Table 5's 98% widths: 5% of the full
+    network's MACs, 12% of its fp32 step time and 19% in bf16, one thread)."""
     device_ = resolve_device(device)
-    path, entry = cache_path().with_name("steps.json"), f"{machine_id(device_)}/{model}/{precision}"
+    name = model if widths is None else f"{model}@{','.join(map(str, widths))}"
+    path, entry = cache_path().with_name("steps.json"), f"{machine_id(device_)}/{name}/{precision}"
     cache = read_cache(path)
     if not isinstance(cache.get(entry), float):
-        times = step_seconds(model, precision, device_)
+        times = step_seconds(model, precision, device_, widths)
         cache = {**read_cache(path), entry: sorted(times)[len(times) // 2]}
         write_cache(path, cache)
     return cache[entry]
 
 
-def estimate_seconds(experiment: Experiment, step: Callable[[str, str], float]) -> float:
+def estimate_seconds(experiment: Experiment, step: StepSeconds) -> float:
     """Most seconds ``experiment`` (resolved) trains, given ``step(model,
-    precision)``, the seconds of one training step."""
+    precision, widths)``, the seconds of one training step."""
     passes = PASSES[experiment.kind](experiment)
     if not passes:
         return 0.0
     net = experiment.network_config()
     pixels = training_pixels(net.scene, net.split, net.seed, net.defects, net.train_fraction, net.val_fraction)
     widths = TRAINED_WIDTHS.get(experiment.kind, lambda e: None)(experiment)
-    return passes * math.ceil(pixels / BENCH_BATCH) * step(net.model, net.precision) * compute_share(net.model, widths)
+    return passes * math.ceil(pixels / BENCH_BATCH) * step(net.model, net.precision,
+                                                         concrete_widths(net.model, widths))
 
 
 def epoch_shares(records: list[dict]) -> dict[tuple[str, str], float]:
@@ -176,10 +184,10 @@ class Plan:
 
 
 def make_plan(profile: str, notebooks: list[str] | None = None, store: ResultStore | None = None,
-              device: str = "auto", step: Callable[[str, str], float] | None = None) -> Plan:
+              device: str = "auto", step: StepSeconds | None = None) -> Plan:
     """The plan of ``notebooks`` (default: all) under ``profile``, against
-    ``store`` (default: the user's); ``step(model, precision)`` gives a
-    training step's seconds (default: :func:`calibrated_step_seconds`)."""
+    ``store`` (default: the user's); ``step(model, precision, widths)`` gives
+    a training step's seconds (default: :func:`calibrated_step_seconds`)."""
     sources = notebook_sources()
     chosen = notebooks or list(sources)
     unknown = sorted(set(chosen) - set(sources))
@@ -191,12 +199,12 @@ def make_plan(profile: str, notebooks: list[str] | None = None, store: ResultSto
 
 
 def plan_of(profile: str, chapters: dict[str, list[Experiment]], store: ResultStore | None = None,
-            device: str = "auto", step: Callable[[str, str], float] | None = None) -> Plan:
+            device: str = "auto", step: StepSeconds | None = None) -> Plan:
     """The plan of ``chapters`` (each chapter's experiments, in chapter
     order): see :func:`make_plan`."""
     store = store or ResultStore()
     shares = epoch_shares(store.records())
-    step = step or (lambda model, precision: calibrated_step_seconds(model, precision, device))
+    step = step or (lambda model, precision, widths: calibrated_step_seconds(model, precision, widths, device))
     rows, seen = [], set()
     for stem, unresolved in chapters.items():
         with warnings.catch_warnings():  # the chapters name their data sources

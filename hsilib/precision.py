@@ -61,13 +61,15 @@ def native_bf16(device: torch.device) -> bool:
     return False
 
 
-def step_seconds(model_name: str, precision: str, device: torch.device) -> list[float]:
+def step_seconds(model_name: str, precision: str, device: torch.device,
+                 widths: tuple[int, ...] | None = None) -> list[float]:
     """Seconds of :data:`BENCH_STEPS` training steps (forward, backward, Adam)
-    of ``model_name`` in ``precision`` on ``device``, after a warm-up step."""
+    of ``model_name`` (at ``widths``; ``None``: the paper's) in ``precision``
+    on ``device``, after a warm-up step."""
     spec = get_model(model_name)
     channels = spec.components or BENCH_BANDS
     torch.manual_seed(0)
-    model = spec.make(channels, BENCH_CLASSES)
+    model = spec.make(channels, BENCH_CLASSES, None, widths)
     model = model.to(device, memory_format=model.memory_format)  # as the runner trains it
     x = example_input(model_name, channels, batch=BENCH_BATCH).normal_().to(device)
     if x.dim() in (4, 5):

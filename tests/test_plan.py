@@ -12,7 +12,7 @@ from hsilib.cli import main
 from hsilib.compress import PruneConfig, QuantConfig, scratch_config
 from hsilib.experiments import Config, ResultStore, run
 from hsilib.experiments.archive import pack, unpack
-from hsilib.plan import compute_share, duration, epoch_shares, plan_of, profile_keys, training_pixels
+from hsilib.plan import concrete_widths, duration, epoch_shares, plan_of, profile_keys, training_pixels
 from hsilib.profiles import PROFILES, profile_parameters
 
 MLP = Config(scene="indian_pines", split="disjoint", model="mlp", epochs=3, data_source="twin", precision="fp32")
@@ -20,8 +20,13 @@ CNN = Config(scene="indian_pines", split="disjoint", model="cnn2d", epochs=4, da
              precision="fp32")
 
 
-def one_second(model, precision):
+def one_second(model, precision, widths):
     return 1.0
+
+
+def narrow_is_cheaper(model, precision, widths):
+    """A step of the paper's network takes 1 s, of a narrower one its widths' share of conv1's."""
+    return 1.0 if widths is None else widths[0] / 50
 
 
 @pytest.fixture(scope="module")
@@ -51,18 +56,20 @@ def test_the_estimate_is_epochs_times_steps_times_the_networks_share(store):
     pruned = PruneConfig(CNN, "l1", "95%", "II", finetune_epochs=2)
     scratch = scratch_config(CNN, "95%")
     plan = plan_of("test", {"a": [CNN, pruned, scratch, QuantConfig(CNN, "dynamic"),
-                                  QuantConfig(CNN, "qat", qat_epochs=2)]}, store, device="cpu", step=one_second)
+                                  QuantConfig(CNN, "qat", qat_epochs=2)]}, store, device="cpu",
+                   step=narrow_is_cheaper)
     seconds = plan.rows.set_index("label")["seconds"]
     assert seconds[CNN.label()] == pytest.approx(4 * steps)
-    # Strategy II fine-tunes after each of CNN2D's three prunable layers, at the narrower widths.
-    assert seconds[pruned.label()] == pytest.approx(2 * 3 * steps * compute_share("cnn2d", "95%"))
-    assert seconds[scratch.label()] == pytest.approx(4 * steps * compute_share("cnn2d", scratch.widths))
+    # Strategy II fine-tunes after each of CNN2D's three prunable layers, timed at the target widths.
+    assert concrete_widths("cnn2d", "95%") == (10, 20, 20)
+    assert seconds[pruned.label()] == pytest.approx(2 * 3 * steps * 10 / 50)
+    assert seconds[scratch.label()] == pytest.approx(4 * steps * scratch.widths[0] / 50)
     soft = PruneConfig(CNN, "sfp", "95%", "I", finetune_epochs=2)  # soft pruning trains the full width
-    assert plan_of("test", {"a": [soft]}, store, device="cpu", step=one_second).rows.set_index("label").loc[
+    assert plan_of("test", {"a": [soft]}, store, device="cpu", step=narrow_is_cheaper).rows.set_index("label").loc[
         soft.label(), "seconds"] == pytest.approx(2 * steps)
     assert seconds[QuantConfig(CNN, "dynamic").label()] == 0
     assert seconds[QuantConfig(CNN, "qat", qat_epochs=2).label()] == pytest.approx(2 * steps)
-    assert 0 < compute_share("cnn2d", "98%") < compute_share("cnn2d", "90%") < 1
+    assert concrete_widths("lstm", "95%") is None and concrete_widths("cnn2d", None) is None
 
 
 def test_expected_time_uses_the_epoch_share_the_stores_runs_trained(store, tmp_path):
@@ -133,3 +140,21 @@ def test_packing_a_profile_that_has_no_stored_run_says_so(store, tmp_path, capsy
     err = capsys.readouterr().err
     assert code == 1 and "runs of the smoke profile are not in the store" in err
     assert "holds no records to pack among the runs asked for" in err
+
+
+def test_each_width_is_timed_once_and_cached(tmp_path, monkeypatch):
+    import hsilib.plan as plan_module
+
+    monkeypatch.setenv("HSILIB_RESULTS_DIR", str(tmp_path))
+    timed = []
+
+    def fake_steps(model, precision, device, widths=None):
+        timed.append(widths)
+        return [0.5 if widths is None else 0.1] * 3
+
+    monkeypatch.setattr(plan_module, "step_seconds", fake_steps)
+    narrow = concrete_widths("cnn2d", "98%")
+    assert plan_module.calibrated_step_seconds("cnn2d", "fp32", None, "cpu") == 0.5
+    assert plan_module.calibrated_step_seconds("cnn2d", "fp32", narrow, "cpu") == 0.1
+    assert plan_module.calibrated_step_seconds("cnn2d", "fp32", narrow, "cpu") == 0.1
+    assert timed == [None, narrow]
