@@ -5,6 +5,7 @@ import pandas as pd
 import pytest
 
 from hsilib import report
+from hsilib.compress.prune import get_criterion
 from hsilib.data.twin import TWIN_VERSION
 from hsilib.reference import paper_values
 
@@ -117,7 +118,7 @@ def train_record(key, model, top1, widths=None, scene="indian_pines", split="dis
 def prune_record(key, method, ratio, strategy, top1, kept=None, **setting):
     base = train_record("b", "cnn2d", 0.9, **setting)["config"]
     return {**train_record(key, "cnn2d", top1, **setting), "kind": "prune", "method": method,
-            "method_title": {"l1": "L1-norm pruning", "thinet": "ThiNet"}[method], "ratio": ratio,
+            "method_title": get_criterion(method).title, "ratio": ratio,
             "strategy": strategy, "total_epochs": 2, "kept": kept, "agreement": 0.9,
             "config": {"base": base, "criterion": method, "ratio": ratio, "strategy": strategy}}
 
@@ -270,3 +271,17 @@ def test_a_chapter_names_twin_data_loudly_and_real_data_plainly():
     real = DataSourceNote.of({"b": scene("Pavia University", False)})
     assert (real.label, real.words) == ("real data", "the real cubes")
     assert "reproduction" not in real.note("pruning behaves") and "TWIN" not in real.note("pruning behaves")
+
+
+def test_sfp_regrowth_averages_each_runs_epochs_then_the_runs():
+    from hsilib.report import pruning
+
+    def sfp(key, strategy, regrowth):
+        return {**prune_record(key, "sfp", "90%", strategy, 0.8), "steps": [{"regrowth": list(regrowth)}]}
+
+    # Runs stopped after different numbers of epochs: 3 and 1 (a pooled mean of the epochs would be 0.15).
+    records = [sfp("a", "I", (0.1, 0.1, 0.1)), sfp("b", "I", (0.3,)), sfp("c", "II", (0.9, 0.9)),
+               prune_record("d", "l1", "90%", "I", 0.8)]
+    assert pruning.sfp_regrowth(records) == pytest.approx(0.2)
+    assert pruning.sfp_regrowth(records, "II") == pytest.approx(0.9)
+    assert pruning.sfp_regrowth(records[3:]) is None

@@ -124,6 +124,16 @@ def overlap_heatmap(tables: dict[str, pd.DataFrame]) -> plt.Figure:
     return fig
 
 
+def sfp_regrowth(records: list[dict], strategy: str = "I") -> float | None:
+    """How far SFP's zeroed filters grow back between zeroings, as a share of
+    the kept filters' norm: each one-shot run's mean over the epochs it ran
+    (runs stop at their own plateau, so they ran different numbers), then
+    the mean over runs; ``None`` without an SFP run."""
+    runs = [np.mean(r["steps"][0]["regrowth"]) for r in records
+            if r["kind"] == "prune" and r["method"] == "sfp" and r["strategy"] == strategy]
+    return float(np.mean(runs)) if runs else None
+
+
 def validation_by_epoch(records: list[dict], strategy: str = "I") -> pd.DataFrame:
     """Each criterion's mean validation accuracy (%) after each epoch of its
     first fine-tuning step (``strategy``'s runs, every setting and ratio).
