@@ -32,8 +32,7 @@ import torch
 from torch.nn import functional as F
 
 from hsilib.measure import cpu_info
-from hsilib.models import example_input, get_model
-from hsilib.precision import BENCH_BANDS, BENCH_BATCH, BENCH_CLASSES
+from hsilib.precision import bench_batch
 from hsilib.plan import concrete_widths
 
 NETWORKS = ("cnn2d", "cnn3d")
@@ -49,16 +48,8 @@ def training_step(model, optimizer, x, y) -> float:
 
 
 def bench(name: str, widths, steps: int) -> dict:
-    spec = get_model(name)
-    channels = spec.components or BENCH_BANDS
-    torch.manual_seed(0)
-    eager = spec.make(channels, BENCH_CLASSES, None, widths)
-    eager = eager.to(memory_format=eager.memory_format)
+    eager, x, y = bench_batch(name, torch.device("cpu"), widths)
     compiled_model = copy.deepcopy(eager)
-    x = example_input(name, channels, batch=BENCH_BATCH).normal_()
-    if x.dim() in (4, 5):
-        x = x.contiguous(memory_format=eager.memory_format)
-    y = torch.randint(0, BENCH_CLASSES, (BENCH_BATCH,))
     torch._dynamo.reset()  # each network compiled afresh, for its own static shapes
     arms = {"eager": (eager, torch.optim.Adam(eager.parameters(), lr=1e-3)),
             "compiled": (torch.compile(compiled_model, dynamic=False),

@@ -61,20 +61,28 @@ def native_bf16(device: torch.device) -> bool:
     return False
 
 
+def bench_batch(model_name: str, device: torch.device, widths: tuple[int, ...] | None = None):
+    """``(model, x, y)``: ``model_name`` at ``widths`` (seeded, on ``device`` in
+    the memory format the runner trains it in) and one random batch of
+    :data:`BENCH_BATCH` inputs and labels for it."""
+    spec = get_model(model_name)
+    channels = spec.components or BENCH_BANDS
+    torch.manual_seed(0)
+    model = spec.make(channels, BENCH_CLASSES, None, widths)
+    model = model.to(device, memory_format=model.memory_format)
+    x = example_input(model_name, channels, batch=BENCH_BATCH).normal_().to(device)
+    if x.dim() in (4, 5):
+        x = x.contiguous(memory_format=model.memory_format)
+    y = torch.randint(0, BENCH_CLASSES, (BENCH_BATCH,), device=device)
+    return model, x, y
+
+
 def step_seconds(model_name: str, precision: str, device: torch.device,
                  widths: tuple[int, ...] | None = None) -> list[float]:
     """Seconds of :data:`BENCH_STEPS` training steps (forward, backward, Adam)
     of ``model_name`` (at ``widths``; ``None``: the paper's) in ``precision``
     on ``device``, after a warm-up step."""
-    spec = get_model(model_name)
-    channels = spec.components or BENCH_BANDS
-    torch.manual_seed(0)
-    model = spec.make(channels, BENCH_CLASSES, None, widths)
-    model = model.to(device, memory_format=model.memory_format)  # as the runner trains it
-    x = example_input(model_name, channels, batch=BENCH_BATCH).normal_().to(device)
-    if x.dim() in (4, 5):
-        x = x.contiguous(memory_format=model.memory_format)
-    y = torch.randint(0, BENCH_CLASSES, (BENCH_BATCH,), device=device)
+    model, x, y = bench_batch(model_name, device, widths)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     seconds = []
     for step in range(BENCH_STEPS + 1):
