@@ -36,7 +36,8 @@ from .experiments.config import resolve
 from .experiments.runner import in_waves
 from .compress.prune import target_widths
 from .models import get_model
-from .precision import BENCH_BANDS, BENCH_BATCH, BENCH_CLASSES, cache_path, machine_id, read_cache, step_seconds, write_cache
+from .precision import (BENCH_BANDS, BENCH_BATCH, BENCH_CLASSES, cache_path, fastest, machine_id, read_cache,
+                        step_seconds, write_cache)
 from .profiles import profile_parameters
 from .train import resolve_device
 
@@ -110,8 +111,7 @@ def calibrated_step_seconds(model: str, precision: str, widths: tuple[int, ...] 
     path, entry = cache_path().with_name("steps.json"), f"{machine_id(device_)}/{name}/{precision}"
     cache = read_cache(path)
     if not isinstance(cache.get(entry), float):
-        times = step_seconds(model, precision, device_, widths)
-        cache = {**read_cache(path), entry: sorted(times)[len(times) // 2]}
+        cache = {**read_cache(path), entry: fastest(step_seconds(model, precision, device_, widths))}
         write_cache(path, cache)
     return cache[entry]
 
@@ -161,6 +161,8 @@ class Plan:
 
     profile: str
     rows: pd.DataFrame = field(repr=False)
+    # whether stored runs gave epoch shares (else ``expected`` is the most)
+    informed: bool = True
 
     def by_chapter(self) -> pd.DataFrame:
         """Runs, stored and left per chapter and kind, with the estimate of what is left."""
@@ -178,9 +180,11 @@ class Plan:
     def summary(self) -> str:
         """One line: runs, stored, and the estimate of what is left."""
         table = self.by_chapter()
-        return (f"plan ({self.profile}): {table['runs'].sum()} runs, {table['stored'].sum()} stored, "
-                f"{table['left'].sum()} to run: about {duration(table['expected'].sum())} of training on "
-                f"this machine, {duration(table['seconds'].sum())} at most (hsilib plan --profile {self.profile})")
+        counts = f"plan ({self.profile}): {table['runs'].sum()} runs, {table['stored'].sum()} stored, {table['left'].sum()} to run"
+        most = f"{duration(table['seconds'].sum())} at most"
+        estimate = (f"about {duration(table['expected'].sum())} of training on this machine, {most}" if self.informed else
+                    f"{most} of training on this machine (runs stop earlier on a plateau; no stored run tells how much yet)")
+        return f"{counts}: {estimate} (hsilib plan --profile {self.profile})"
 
 
 def make_plan(profile: str, notebooks: list[str] | None = None, store: ResultStore | None = None,
@@ -221,7 +225,7 @@ def plan_of(profile: str, chapters: dict[str, list[Experiment]], store: ResultSt
                          "expected": most * shares.get((experiment.kind, model), 1.0)})
     columns = ["chapter", "kind", "model", "label", "key", "stored", "seconds", "expected"]
     return Plan(profile, pd.DataFrame(rows, columns=columns).astype(
-        {"stored": bool, "seconds": float, "expected": float}))
+        {"stored": bool, "seconds": float, "expected": float}), informed=bool(shares))
 
 
 def profile_keys(plan: Plan, store: ResultStore) -> set[str]:

@@ -19,7 +19,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -38,9 +37,13 @@ CHOICES = (AUTO, *PRECISIONS)
 # one precision vary by a few percent between calls.
 MIN_SPEEDUP = 1.15
 # The benchmark: a batch of the paper's size at the model's default input,
-# timed after one warm-up step, alternating precisions.
+# timed after one warm-up step, alternating precisions: at least
+# BENCH_STEPS steps and BENCH_MIN_SECONDS of them (a small network's step
+# takes a millisecond), at most BENCH_MAX_STEPS.
 BENCH_BATCH = 100
 BENCH_STEPS = 3
+BENCH_MIN_SECONDS = 0.2
+BENCH_MAX_STEPS = 50
 BENCH_BANDS = 200  # Indian Pines' bands, for models that take every band
 BENCH_CLASSES = 16
 
@@ -79,13 +82,16 @@ def bench_batch(model_name: str, device: torch.device, widths: tuple[int, ...] |
 
 def step_seconds(model_name: str, precision: str, device: torch.device,
                  widths: tuple[int, ...] | None = None) -> list[float]:
-    """Seconds of :data:`BENCH_STEPS` training steps (forward, backward, Adam)
-    of ``model_name`` (at ``widths``; ``None``: the paper's) in ``precision``
-    on ``device``, after a warm-up step."""
+    """Seconds of training steps (forward, backward, Adam) of ``model_name``
+    (at ``widths``; ``None``: the paper's) in ``precision`` on ``device``,
+    after a warm-up step: :data:`BENCH_STEPS` of them or as many as take
+    :data:`BENCH_MIN_SECONDS`, whichever is more (at most
+    :data:`BENCH_MAX_STEPS`)."""
     model, x, y = bench_batch(model_name, device, widths)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
-    seconds = []
-    for step in range(BENCH_STEPS + 1):
+    seconds: list[float] = []
+    warm = False
+    while len(seconds) < BENCH_MAX_STEPS and (len(seconds) < BENCH_STEPS or sum(seconds) < BENCH_MIN_SECONDS):
         start = time.perf_counter()
         optimizer.zero_grad(set_to_none=True)
         with autocast(device, precision):
@@ -94,19 +100,27 @@ def step_seconds(model_name: str, precision: str, device: torch.device,
         optimizer.step()
         if device.type == "cuda":
             torch.cuda.synchronize(device)
-        if step:
+        if warm:
             seconds.append(time.perf_counter() - start)
+        warm = True
     return seconds
 
 
+def fastest(seconds: list[float]) -> float:
+    """The step time a benchmark reports: its fastest step, since other work
+    on the machine only ever adds time (medians cached while other work
+    ran were 8-90 times the steps of an idle machine, small networks worst)."""
+    return min(seconds)
+
+
 def benchmark(model_name: str, device: torch.device) -> dict:
-    """Median step seconds of ``model_name`` in fp32 and bf16 on ``device``
-    (measured alternately, so both see the same machine load)."""
+    """Step seconds (:func:`fastest`) of ``model_name`` in fp32 and bf16 on
+    ``device``, measured alternately, so both see the same machine load."""
     times: dict[str, list[float]] = {p: [] for p in PRECISIONS}
     for _ in range(2):
         for precision in PRECISIONS:
             times[precision] += step_seconds(model_name, precision, device)
-    return {p: statistics.median(t) for p, t in times.items()}
+    return {p: fastest(t) for p, t in times.items()}
 
 
 def cache_path() -> Path:
@@ -153,7 +167,7 @@ _known: dict[tuple[Path, str], dict] = {}
 def choose(model_name: str, device: str | torch.device = "auto") -> dict:
     """The precision ``"auto"`` gives ``model_name`` on ``device``, and why:
     ``{"precision", "native_bf16", "seconds"}`` (``seconds``: the cached
-    benchmark's median step seconds per precision; ``None`` where no
+    benchmark's step seconds per precision; ``None`` where no
     benchmark was needed)."""
     device = resolve_device(device)
     if get_model(model_name).family != "torch":

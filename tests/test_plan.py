@@ -86,6 +86,19 @@ def test_expected_time_uses_the_epoch_share_the_stores_runs_trained(store, tmp_p
     assert row.loc["cnn2d", "expected"] == row.loc["cnn2d", "seconds"]  # no CNN2D stored: the maximum
 
 
+def test_the_summary_calls_the_maximum_an_estimate_only_when_stored_runs_tell_how_early_runs_stop(store, tmp_path):
+    record = {**store.load(MLP.resolved().key())}
+    record["convergence"] = {**record["convergence"], "epochs_run": 1, "max_epochs": 4}
+    informed = ResultStore(tmp_path / "informed")
+    informed.put(record)
+    chapters = {"a": [CNN]}
+    known = plan_of("test", chapters, informed, device="cpu", step=one_second).summary()
+    unknown = plan_of("test", chapters, ResultStore(tmp_path / "empty"), device="cpu", step=one_second).summary()
+    assert "about " in known and " at most" in known
+    assert "about " not in unknown and "at most of training on this machine" in unknown
+    assert "no stored run tells how much yet" in unknown
+
+
 def test_durations_read_at_a_glance():
     assert [duration(s) for s in (42, 720, 4 * 3600)] == ["42 s", "12 min", "4.0 h"]
 
@@ -149,8 +162,8 @@ def test_each_width_is_timed_once_and_cached(tmp_path, monkeypatch):
     timed = []
 
     def fake_steps(model, precision, device, widths=None):
-        timed.append(widths)
-        return [0.5 if widths is None else 0.1] * 3
+        timed.append(widths)  # a slow first step, as when other work shares the processor
+        return [2.0, 0.5, 0.7] if widths is None else [0.1, 0.3, 0.2]
 
     monkeypatch.setattr(plan_module, "step_seconds", fake_steps)
     narrow = concrete_widths("cnn2d", "98%")
