@@ -264,10 +264,18 @@ def test_a_chapter_names_twin_data_loudly_and_real_data_plainly():
 
     mixed = DataSourceNote.of({"a": scene("Indian Pines", True), "b": scene("Pavia University", False)})
     assert mixed.twin and mixed.label.startswith("TWIN DATA") and mixed.words == "the offline twin"
+    # A caption names which scene is the twin and which is real.
+    assert mixed.label.startswith("TWIN DATA for Indian Pines (") and mixed.label.endswith(
+        "; real data for Pavia University")
     note = mixed.note("pruning behaves", "3 runs.")
     assert note.startswith(f"**Data source: Indian Pines: TWIN v{TWIN_VERSION} (synthetic spectra); "
                            "Pavia University: real cube.**")
     assert "how pruning behaves" in note and "**not** a reproduction" in note and note.endswith(" 3 runs.")
+    assert "Results on Indian Pines come from the offline twin" in note
+    assert "Results on Pavia University are on the real published cube." in note
+    twin = DataSourceNote.of({"a": scene("Indian Pines", True)})
+    assert twin.label == "TWIN DATA (synthetic spectra over the real ground truth)"
+    assert "These results come from the offline twin" in twin.note("pruning behaves")
     real = DataSourceNote.of({"b": scene("Pavia University", False)})
     assert (real.label, real.words) == ("real data", "the real cubes")
     assert "reproduction" not in real.note("pruning behaves") and "TWIN" not in real.note("pruning behaves")

@@ -27,19 +27,32 @@ def data_source_summary(data: dict[str, SceneData]) -> str:
 @dataclass(frozen=True)
 class DataSourceNote:
     """How a chapter names the data its results come from: loudly when any
-    scene is the offline twin, in its opening note, table captions and prose."""
+    scene is the offline twin, in its opening note, table captions and prose;
+    where only some scenes are twins, which ones."""
 
     summary: str
     twin: bool
+    twin_scenes: tuple[str, ...] = ()
+    real_scenes: tuple[str, ...] = ()
 
     @classmethod
     def of(cls, data: dict[str, SceneData]) -> "DataSourceNote":
-        return cls(data_source_summary(data), any(d.is_twin for d in data.values()))
+        twins = tuple(d.scene.title for d in data.values() if d.is_twin)
+        reals = tuple(d.scene.title for d in data.values() if not d.is_twin)
+        return cls(data_source_summary(data), bool(twins), twins, reals)
+
+    @property
+    def mixed(self) -> bool:
+        return bool(self.twin_scenes and self.real_scenes)
 
     @property
     def label(self) -> str:
         """For table captions."""
-        return "TWIN DATA (synthetic spectra over the real ground truth)" if self.twin else "real data"
+        twin = "TWIN DATA (synthetic spectra over the real ground truth)"
+        if self.mixed:
+            return f"TWIN DATA for {' and '.join(self.twin_scenes)} (synthetic spectra over the real ground truth); " \
+                   f"real data for {' and '.join(self.real_scenes)}"
+        return twin if self.twin else "real data"
 
     @property
     def words(self) -> str:
@@ -50,10 +63,13 @@ class DataSourceNote:
         """The chapter's opening note (Markdown): the source of each scene,
         what twin results are and are not, then ``details`` of the run.
         ``subject`` completes "They show how ... on a realistic stand-in"."""
-        what = (f"These results come from the offline twin: real ground truth and split masks with "
+        whose = f"Results on {' and '.join(self.twin_scenes)}" if self.mixed else "These results"
+        what = (f"{whose} come from the offline twin: real ground truth and split masks with "
                 f"synthetic spectra. They show how {subject} on a realistic stand-in and are "
                 "**not** a reproduction of the paper's numbers." if self.twin else
                 "All results below are on the real published cubes.")
+        if self.mixed:
+            what += f" Results on {' and '.join(self.real_scenes)} are on the real published cube."
         return f"**Data source: {self.summary}.** {what}" + (f" {details}" if details else "")
 
 
