@@ -180,7 +180,8 @@ class Plan:
     def summary(self) -> str:
         """One line: runs, stored, and the estimate of what is left."""
         table = self.by_chapter()
-        counts = f"plan ({self.profile}): {table['runs'].sum()} runs, {table['stored'].sum()} stored, {table['left'].sum()} to run"
+        counts = (f"plan ({self.profile}): {table['runs'].sum()} runs, {table['stored'].sum()} stored, "
+                  f"{table['left'].sum()} to run")
         most = f"{duration(table['seconds'].sum())} at most"
         estimate = (f"about {duration(table['expected'].sum())} of training on this machine, {most}" if self.informed else
                     f"{most} of training on this machine (runs stop earlier on a plateau; no stored run tells how much yet)")

@@ -89,9 +89,8 @@ def step_seconds(model_name: str, precision: str, device: torch.device,
     :data:`BENCH_MAX_STEPS`)."""
     model, x, y = bench_batch(model_name, device, widths)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
-    seconds: list[float] = []
-    warm = False
-    while len(seconds) < BENCH_MAX_STEPS and (len(seconds) < BENCH_STEPS or sum(seconds) < BENCH_MIN_SECONDS):
+
+    def one_step() -> float:
         start = time.perf_counter()
         optimizer.zero_grad(set_to_none=True)
         with autocast(device, precision):
@@ -100,9 +99,12 @@ def step_seconds(model_name: str, precision: str, device: torch.device,
         optimizer.step()
         if device.type == "cuda":
             torch.cuda.synchronize(device)
-        if warm:
-            seconds.append(time.perf_counter() - start)
-        warm = True
+        return time.perf_counter() - start
+
+    one_step()  # warm-up
+    seconds: list[float] = []
+    while len(seconds) < BENCH_MAX_STEPS and (len(seconds) < BENCH_STEPS or sum(seconds) < BENCH_MIN_SECONDS):
+        seconds.append(one_step())
     return seconds
 
 

@@ -31,15 +31,17 @@ class DataSourceNote:
     where only some scenes are twins, which ones."""
 
     summary: str
-    twin: bool
-    twin_scenes: tuple[str, ...] = ()
-    real_scenes: tuple[str, ...] = ()
+    twin_scenes: tuple[str, ...]
+    real_scenes: tuple[str, ...]
 
     @classmethod
     def of(cls, data: dict[str, SceneData]) -> "DataSourceNote":
-        twins = tuple(d.scene.title for d in data.values() if d.is_twin)
-        reals = tuple(d.scene.title for d in data.values() if not d.is_twin)
-        return cls(data_source_summary(data), bool(twins), twins, reals)
+        return cls(data_source_summary(data), tuple(d.scene.title for d in data.values() if d.is_twin),
+                   tuple(d.scene.title for d in data.values() if not d.is_twin))
+
+    @property
+    def twin(self) -> bool:
+        return bool(self.twin_scenes)
 
     @property
     def mixed(self) -> bool:
@@ -48,11 +50,11 @@ class DataSourceNote:
     @property
     def label(self) -> str:
         """For table captions."""
-        twin = "TWIN DATA (synthetic spectra over the real ground truth)"
-        if self.mixed:
-            return f"TWIN DATA for {' and '.join(self.twin_scenes)} (synthetic spectra over the real ground truth); " \
-                   f"real data for {' and '.join(self.real_scenes)}"
-        return twin if self.twin else "real data"
+        if not self.twin:
+            return "real data"
+        which = f" for {' and '.join(self.twin_scenes)}" if self.mixed else ""
+        real = f"; real data for {' and '.join(self.real_scenes)}" if self.mixed else ""
+        return f"TWIN DATA{which} (synthetic spectra over the real ground truth){real}"
 
     @property
     def words(self) -> str:
