@@ -179,13 +179,22 @@ def test_dynamic_shrinks_only_the_linear_layers(cnn2d, quantized):
 # 3. Agreement with the float model
 # --------------------------------------------------------------------------
 
-@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("mode", ["dynamic", "static"])
 def test_int8_predictions_agree_with_the_float_model(cnn2d, quantized, mode):
     view, test_idx = cnn2d["view"], cnn2d["data"].test_idx
     fp32 = cnn2d["fp32_predictions"]
     int8 = predict_scores(quantized["models"][mode].model, view, test_idx).argmax(axis=1)
     assert len(int8) == len(test_idx)
     assert (int8 == fp32).mean() >= 0.95
+
+
+def test_qat_keeps_the_float_models_accuracy(cnn2d, quantized):
+    """QAT goes on training the (one-epoch) float network, so its predictions
+    may move; what it must not do is lose accuracy to quantization."""
+    data, view = cnn2d["data"], cnn2d["view"]
+    int8 = predict_scores(quantized["models"]["qat"].model, view, data.test_idx).argmax(axis=1)
+    assert len(int8) == len(data.test_idx)
+    assert (int8 == data.test_y).mean() >= (cnn2d["fp32_predictions"] == data.test_y).mean() - 0.02
 
 
 def test_qat_fine_tunes_for_the_requested_epochs(quantized):
