@@ -32,11 +32,10 @@ The knobs were set by ``benchmarks/twin_calibration.py`` against the real
 Indian Pines cube's structure (share of between-class, between-field and
 within-field variance, neighbour correlation and spectral roughness of the
 within-field residual, how much linear, forest and 5x5-context classifiers
-score on both splits) and so that the Baselines chapter's models score
-within 5 points of what they score on the real cube, never against
-published accuracies. Everything is
-seeded from the scene name, so a twin is the same on every call and every
-machine. It is *not* the real data: results on it are never a reproduction
+score on both splits) and towards the Baselines chapter's models scoring
+within 5 points of what they score on the real cube (15 of 18 cells at
+version 3), never against published accuracies. Everything is seeded from
+the scene name, so a twin is the same on every call and every machine. It is *not* the real data: results on it are never a reproduction
 of published numbers.
 """
 
@@ -51,7 +50,7 @@ from scipy.ndimage import gaussian_filter, gaussian_filter1d, label
 from .scenes import Scene
 
 # 3: class families, material levels, class modes, closed abundances (Table 3's
-#    models within 5 points of the real Indian Pines cube);
+#    models within 5 points of the real Indian Pines cube in 15 of 18 cells);
 # 2: abundance variation with per-field offsets (spectral models 5-10 points too weak);
 # 1: class-specific drift directions (far too easy for spectral models).
 TWIN_VERSION = 3
