@@ -12,8 +12,9 @@ materials' abundances, as on the ground (more soil, more leaf):
   every band (not the leading principal components) can use;
 * classes come in **families** (as corn, soybean and grass types do) of
   equal size, each led by its own material: each class's mixture lies
-  close to its family's, so most confusion is within families, and the materials differ in overall **level**, so the image's
-  leading principal component separates classes, as on the real cube;
+  close to its family's, so most confusion is within families, and the
+  materials differ in overall **level**, so the image's leading principal
+  component separates classes, as on the real cube;
 * each class has a few **modes** (sub-signatures, patches some pixels
   across), so a class is not one Gaussian blob: nonlinear models that saw
   the modes beat linear ones, most on a random split;
