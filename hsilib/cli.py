@@ -210,15 +210,16 @@ def _plan(args: argparse.Namespace) -> int:
     plan = make_plan(args.profile, args.notebooks or None, store)
     table = plan.by_chapter().reset_index()
     print(f"result store: {store.root}; each run counted in the first chapter that needs it")
-    _print_columns(["chapter", "kind", "runs", "stored", "to run", "training, expected", "at most"],
-                   [[r.chapter, r.kind, r.runs, r.stored, r.left, duration(r.expected), duration(r.seconds)]
-                    for r in table.itertuples()])
+    _print_columns(["chapter", "kind", "runs", "stored", "to run", "training, expected", "at most",
+                    "stored, stopped on a plateau"],
+                   [[r.chapter, r.kind, r.runs, r.stored, r.left, duration(r.expected), duration(r.seconds),
+                     f"{r.plateau} of {r.trained} trained" if r.trained else "-"] for r in table.itertuples()])
     largest = plan.largest()
     if len(largest):
         print("\nlongest runs to do:")
         _print_columns(["chapter", "run", "training, expected", "at most"],
                        [[r.chapter, r.label, duration(r.expected), duration(r.seconds)] for r in largest.itertuples()])
-    print(f"\n{plan.summary()}")
+    print(f"\n{plan.summary()}\n{plan.plateau_share()}")
     print("Training steps timed on this machine; at most: every run to its maximum epochs; expected: "
           "times the share of those epochs that the store's runs of the same kind and model trained "
           "before their plateau (1 where it has none). Classical models, scoring and measuring are "

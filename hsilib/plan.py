@@ -155,9 +155,10 @@ def duration(seconds: float) -> str:
 @dataclass
 class Plan:
     """Every run of a profile: one row per run (``chapter``, ``kind``,
-    ``model``, ``label``, ``key``, ``stored``; ``seconds``, the most it
-    trains, and ``expected``, that times the store's epoch share), each in
-    the first chapter that needs it."""
+    ``model``, ``label``, ``key``, ``stored``; ``stopped``, how a stored run
+    that trained ended, ``"plateau"`` or ``"max_epochs"``, else ``None``;
+    ``seconds``, the most it trains, and ``expected``, that times the
+    store's epoch share), each in the first chapter that needs it."""
 
     profile: str
     rows: pd.DataFrame = field(repr=False)
@@ -168,10 +169,20 @@ class Plan:
         """Runs, stored and left per chapter and kind, with the estimate of what is left."""
         rows, todo = self.rows, ~self.rows["stored"]
         left = rows.assign(left=todo, seconds=rows["seconds"].where(todo, 0), expected=rows["expected"].where(todo, 0))
+        left = left.assign(trained=rows["stopped"].notna(), plateau=rows["stopped"] == "plateau")
         table = left.groupby(["chapter", "kind"], sort=False).agg(
-            runs=("label", "size"), stored=("stored", "sum"), left=("left", "sum"), seconds=("seconds", "sum"),
-            expected=("expected", "sum"))
-        return table.astype({"runs": int, "stored": int, "left": int})
+            runs=("label", "size"), stored=("stored", "sum"), left=("left", "sum"), trained=("trained", "sum"),
+            plateau=("plateau", "sum"), seconds=("seconds", "sum"), expected=("expected", "sum"))
+        return table.astype({"runs": int, "stored": int, "left": int, "trained": int, "plateau": int})
+
+    def plateau_share(self) -> str:
+        """One line: how many of the stored runs that trained stopped on a
+        validation plateau (the rest stopped at their maximum epochs)."""
+        table = self.by_chapter()
+        trained, plateau = int(table["trained"].sum()), int(table["plateau"].sum())
+        share = f" ({100 * plateau / trained:.1f}%)" if trained else ""
+        return (f"stored runs that trained: {plateau} of {trained} stopped on a validation plateau{share}, "
+                f"{trained - plateau} at their maximum epochs")
 
     def largest(self, n: int = 5) -> pd.DataFrame:
         """The ``n`` longest runs still to do."""
@@ -221,10 +232,12 @@ def plan_of(profile: str, chapters: dict[str, list[Experiment]], store: ResultSt
                 continue
             seen.add(key)
             model, most = experiment.network_config().model, estimate_seconds(experiment, step)
+            record = store.load(key)
             rows.append({"chapter": stem, "kind": experiment.kind, "model": model, "label": experiment.label(),
-                         "key": key, "stored": store.load(key) is not None, "seconds": most,
+                         "key": key, "stored": record is not None,
+                         "stopped": ((record or {}).get("convergence") or {}).get("stopped"), "seconds": most,
                          "expected": most * shares.get((experiment.kind, model), 1.0)})
-    columns = ["chapter", "kind", "model", "label", "key", "stored", "seconds", "expected"]
+    columns = ["chapter", "kind", "model", "label", "key", "stored", "stopped", "seconds", "expected"]
     return Plan(profile, pd.DataFrame(rows, columns=columns).astype(
         {"stored": bool, "seconds": float, "expected": float}), informed=bool(shares))
 

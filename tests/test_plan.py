@@ -99,6 +99,24 @@ def test_the_summary_calls_the_maximum_an_estimate_only_when_stored_runs_tell_ho
     assert "no stored run tells how much yet" in unknown
 
 
+def test_the_plan_counts_the_stored_runs_that_stopped_on_a_plateau(store, tmp_path):
+    record = store.load(MLP.resolved().key())
+    other = Config(scene="indian_pines", split="random", model="mlp", epochs=3, data_source="twin",
+                   precision="fp32")
+    mixed = ResultStore(tmp_path)
+    mixed.put({**record, "convergence": {**record["convergence"], "stopped": "plateau"}})
+    mixed.put({**record, "key": other.resolved().key(), "config": {**record["config"], "split": "random"},
+               "convergence": {**record["convergence"], "stopped": "max_epochs"}})
+    plan = plan_of("test", {"a": [MLP, other, QuantConfig(MLP, "dynamic"), CNN]}, mixed, device="cpu",
+                   step=one_second)
+    table = plan.by_chapter()
+    # The quantized copy and the CNN are not stored: neither counts as trained.
+    assert table.loc[("a", "train"), ["stored", "trained", "plateau"]].tolist() == [2, 2, 1]
+    assert table.loc[("a", "quantize"), ["trained", "plateau"]].tolist() == [0, 0]
+    assert plan.plateau_share() == ("stored runs that trained: 1 of 2 stopped on a validation plateau (50.0%), "
+                                    "1 at their maximum epochs")
+
+
 def test_durations_read_at_a_glance():
     assert [duration(s) for s in (42, 720, 4 * 3600)] == ["42 s", "12 min", "4.0 h"]
 
@@ -123,6 +141,7 @@ def test_the_plan_command_prints_each_chapters_counts(tmp_path, capsys):
     assert any(line.split()[:5] == ["05_quantization", "quantize", str(quantized), "0", str(quantized)]
                for line in out.splitlines()), out
     assert "plan (smoke):" in out and "to run" in out
+    assert "stored runs that trained: 0 of 0 stopped on a validation plateau" in out
     assert main(["plan", "--profile", "smoke", "09_nothing", "--store", str(tmp_path)]) == 1
     assert "unknown notebooks ['09_nothing']" in capsys.readouterr().err
 
