@@ -469,7 +469,7 @@ def _time_calls(predict: Callable[[Any], Any], x: Any, runs: int, warmup: int,
     on_cuda = isinstance(x, torch.Tensor) and x.is_cuda
     sync: Callable[[], None] = torch.cuda.synchronize if on_cuda else (lambda: None)
     seconds = np.empty(runs)
-    with _thread_limit(threads), torch.inference_mode():
+    with thread_limit(threads), torch.inference_mode():
         for _ in range(warmup):
             predict(x)
         for i in range(runs):
@@ -482,7 +482,7 @@ def _time_calls(predict: Callable[[Any], Any], x: Any, runs: int, warmup: int,
 
 
 @contextlib.contextmanager
-def _thread_limit(threads: int | None) -> Iterator[None]:
+def thread_limit(threads: int | None) -> Iterator[None]:
     """Torch (and BLAS) threads set to ``threads`` for the block, then restored."""
     if threads is None:
         yield

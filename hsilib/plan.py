@@ -34,6 +34,7 @@ from .data import TwinDataWarning, make_split
 from .experiments import Experiment, ResultStore
 from .experiments.config import resolve
 from .experiments.runner import in_waves
+from .measure import thread_limit
 from .compress.prune import target_widths
 from .models import get_model
 from .precision import (BENCH_BANDS, BENCH_BATCH, BENCH_CLASSES, cache_path, fastest, machine_id, read_cache,
@@ -45,6 +46,8 @@ StepSeconds = Callable[[str, str, "tuple[int, ...] | None"], float]
 """``step(model, precision, widths)``: seconds of one training step of
 ``model`` at ``widths`` (``None``: the paper's network) in ``precision``."""
 
+# CPU threads a calibration step is timed on (see calibrated_step_seconds).
+STEP_THREADS = 1
 # A teacher's forward pass, as a share of a training step (forward, backward, update).
 TEACHER_SHARE = 1 / 3
 
@@ -105,13 +108,22 @@ def calibrated_step_seconds(model: str, precision: str, widths: tuple[int, ...] 
     measured once per machine, then cached. Narrow networks are timed, not
     scaled by their multiply-accumulates: their small layers run far below
     the processor's peak (CNN2D at Table 5's 98% widths: 5% of the full
-    network's MACs, 12% of its fp32 step time and 19% in bf16, one thread)."""
+    network's MACs, 12% of its fp32 step time and 19% in bf16, one thread).
+
+    Steps are timed on one CPU thread: on a busy 2-core machine two threads
+    timed an LSTM step 190 times (and a CNN-1D step 65 times) slower than
+    one thread did, and that was cached as the machine's speed. One thread
+    is what the chapters' parallel workers use and at most what a run on an
+    idle machine takes."""
     device_ = resolve_device(device)
     name = model if widths is None else f"{model}@{','.join(map(str, widths))}"
-    path, entry = cache_path().with_name("steps.json"), f"{machine_id(device_)}/{name}/{precision}"
+    path = cache_path().with_name("steps.json")
+    entry = f"{machine_id(device_)}/{name}/{precision}/{STEP_THREADS} thread"
     cache = read_cache(path)
     if not isinstance(cache.get(entry), float):
-        cache = {**read_cache(path), entry: fastest(step_seconds(model, precision, device_, widths))}
+        with thread_limit(STEP_THREADS):
+            seconds = fastest(step_seconds(model, precision, device_, widths))
+        cache = {**read_cache(path), entry: seconds}
         write_cache(path, cache)
     return cache[entry]
 

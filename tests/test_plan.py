@@ -5,6 +5,7 @@ epochs and the width of each run's network."""
 import math
 
 import pytest
+import torch
 
 from hsilib.chapters import chapter_experiments, paper_chapters
 from hsilib.book import notebook_defaults
@@ -174,19 +175,26 @@ def test_packing_a_profile_that_has_no_stored_run_says_so(store, tmp_path, capsy
     assert "holds no records to pack among the runs asked for" in err
 
 
-def test_each_width_is_timed_once_and_cached(tmp_path, monkeypatch):
+def test_each_width_is_timed_once_and_cached_and_on_one_thread(tmp_path, monkeypatch):
     import hsilib.plan as plan_module
 
     monkeypatch.setenv("HSILIB_RESULTS_DIR", str(tmp_path))
     timed = []
 
     def fake_steps(model, precision, device, widths=None):
-        timed.append(widths)  # a slow first step, as when other work shares the processor
+        timed.append((widths, torch.get_num_threads()))  # a slow first step, as when other work shares the processor
         return [2.0, 0.5, 0.7] if widths is None else [0.1, 0.3, 0.2]
 
     monkeypatch.setattr(plan_module, "step_seconds", fake_steps)
     narrow = concrete_widths("cnn2d", "98%")
-    assert plan_module.calibrated_step_seconds("cnn2d", "fp32", None, "cpu") == 0.5
-    assert plan_module.calibrated_step_seconds("cnn2d", "fp32", narrow, "cpu") == 0.1
-    assert plan_module.calibrated_step_seconds("cnn2d", "fp32", narrow, "cpu") == 0.1
-    assert timed == [None, narrow]
+    previous = torch.get_num_threads()
+    torch.set_num_threads(2)  # a run's own count, whatever this test process was given
+    try:
+        assert plan_module.calibrated_step_seconds("cnn2d", "fp32", None, "cpu") == 0.5
+        assert plan_module.calibrated_step_seconds("cnn2d", "fp32", narrow, "cpu") == 0.1
+        assert plan_module.calibrated_step_seconds("cnn2d", "fp32", narrow, "cpu") == 0.1
+        # Timed on one thread (two on a busy machine were 65-190x slower); the caller's count restored.
+        assert timed == [(None, 1), (narrow, 1)]
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(previous)
