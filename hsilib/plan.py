@@ -40,6 +40,7 @@ from .models import get_model
 from .precision import (BENCH_BANDS, BENCH_BATCH, BENCH_CLASSES, cache_path, fastest, machine_id, read_cache,
                         step_seconds, write_cache)
 from .profiles import profile_parameters
+from .report.convergence import converged
 from .train import resolve_device
 
 StepSeconds = Callable[[str, str, "tuple[int, ...] | None"], float]
@@ -167,8 +168,8 @@ def duration(seconds: float) -> str:
 @dataclass
 class Plan:
     """Every run of a profile: one row per run (``chapter``, ``kind``,
-    ``model``, ``label``, ``key``, ``stored``; ``stopped``, how a stored run
-    that trained ended, ``"plateau"`` or ``"max_epochs"``, else ``None``;
+    ``model``, ``label``, ``key``, ``stored``; ``converged``, whether a stored
+    run that trained stopped on a validation plateau in every loop, else ``None``;
     ``seconds``, the most it trains, and ``expected``, that times the
     store's epoch share), each in the first chapter that needs it."""
 
@@ -181,7 +182,7 @@ class Plan:
         """Runs, stored and left per chapter and kind, with the estimate of what is left."""
         rows, todo = self.rows, ~self.rows["stored"]
         left = rows.assign(left=todo, seconds=rows["seconds"].where(todo, 0), expected=rows["expected"].where(todo, 0))
-        left = left.assign(trained=rows["stopped"].notna(), plateau=rows["stopped"] == "plateau")
+        left = left.assign(trained=rows["converged"].notna(), plateau=rows["converged"] == True)  # noqa: E712
         table = left.groupby(["chapter", "kind"], sort=False).agg(
             runs=("label", "size"), stored=("stored", "sum"), left=("left", "sum"), trained=("trained", "sum"),
             plateau=("plateau", "sum"), seconds=("seconds", "sum"), expected=("expected", "sum"))
@@ -189,7 +190,8 @@ class Plan:
 
     def plateau_share(self) -> str:
         """One line: how many of the stored runs that trained stopped on a
-        validation plateau (the rest stopped at their maximum epochs)."""
+        validation plateau in every training loop (the rest stopped at a
+        maximum at least once)."""
         table = self.by_chapter()
         trained, plateau = int(table["trained"].sum()), int(table["plateau"].sum())
         share = f" ({100 * plateau / trained:.1f}%)" if trained else ""
@@ -231,7 +233,8 @@ def plan_of(profile: str, chapters: dict[str, list[Experiment]], store: ResultSt
     """The plan of ``chapters`` (each chapter's experiments, in chapter
     order): see :func:`make_plan`."""
     store = store or ResultStore()
-    shares = epoch_shares(store.records())
+    stored = {r["key"]: r for r in store.records()}  # read once: for the shares and every row
+    shares = epoch_shares(list(stored.values()))
     step = step or (lambda model, precision, widths: calibrated_step_seconds(model, precision, widths, device))
     rows, seen = [], set()
     for stem, unresolved in chapters.items():
@@ -244,12 +247,12 @@ def plan_of(profile: str, chapters: dict[str, list[Experiment]], store: ResultSt
                 continue
             seen.add(key)
             model, most = experiment.network_config().model, estimate_seconds(experiment, step)
-            record = store.load(key)
+            record = stored.get(key)
             rows.append({"chapter": stem, "kind": experiment.kind, "model": model, "label": experiment.label(),
                          "key": key, "stored": record is not None,
-                         "stopped": ((record or {}).get("convergence") or {}).get("stopped"), "seconds": most,
+                         "converged": None if record is None else converged(record), "seconds": most,
                          "expected": most * shares.get((experiment.kind, model), 1.0)})
-    columns = ["chapter", "kind", "model", "label", "key", "stored", "stopped", "seconds", "expected"]
+    columns = ["chapter", "kind", "model", "label", "key", "stored", "converged", "seconds", "expected"]
     return Plan(profile, pd.DataFrame(rows, columns=columns).astype(
         {"stored": bool, "seconds": float, "expected": float}), informed=bool(shares))
 

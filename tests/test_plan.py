@@ -105,9 +105,9 @@ def test_the_plan_counts_the_stored_runs_that_stopped_on_a_plateau(store, tmp_pa
     other = Config(scene="indian_pines", split="random", model="mlp", epochs=3, data_source="twin",
                    precision="fp32")
     mixed = ResultStore(tmp_path)
-    mixed.put({**record, "convergence": {**record["convergence"], "stopped": "plateau"}})
+    mixed.put({**record, "convergence": {**record["convergence"], "stopped": "plateau", "converged": True}})
     mixed.put({**record, "key": other.resolved().key(), "config": {**record["config"], "split": "random"},
-               "convergence": {**record["convergence"], "stopped": "max_epochs"}})
+               "convergence": {**record["convergence"], "stopped": "max_epochs", "converged": False}})
     plan = plan_of("test", {"a": [MLP, other, QuantConfig(MLP, "dynamic"), CNN]}, mixed, device="cpu",
                    step=one_second)
     table = plan.by_chapter()
